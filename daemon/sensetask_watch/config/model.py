@@ -1,0 +1,77 @@
+"""The loaded configuration as frozen dataclasses.
+
+``load.load_config`` builds these from a validated file; the rest of the
+daemon reads only these. Where a setting has a default, it comes from the
+schema, so the schema stays the one place defaults are written down (and
+tests elsewhere can write ``WatchSettings()`` or ``BatchSettings(max_files=2)``).
+
+A field whose metadata says ``secret`` is redacted by ``effective_config``.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .schema import default_for
+
+
+def _default(*path):
+    value = default_for(*path)
+    if isinstance(value, list):
+        value = tuple(value)
+    return field(default=value)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    url: str
+    key: str = field(repr=False, metadata={"secret": True})
+    key_source: str  # "api.key_file /path", "api.key" or "environment SENSETASK_API_KEY"
+    timeout_seconds: float = _default("api", "timeout_seconds")
+    connect_timeout_seconds: float = _default("api", "connect_timeout_seconds")
+    parallel_uploads: int = _default("api", "parallel_uploads")
+
+
+@dataclass(frozen=True)
+class FolderSettings:
+    name: str
+    inbox: Path
+    done: Path
+    failed: Path
+    processing: Path
+    parent_node: str
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    mode: str = _default("watch", "mode")  # "auto", "inotify" or "polling"
+    poll_interval_seconds: float = _default("watch", "poll_interval_seconds")
+    rescan_interval_seconds: float = _default("watch", "rescan_interval_seconds")
+    settle_seconds: float = _default("watch", "settle_seconds")
+    ignore: tuple[str, ...] = _default("watch", "ignore")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    quiet_seconds: float = _default("batch", "quiet_seconds")
+    max_files: int = _default("batch", "max_files")
+    max_wait_seconds: float = _default("batch", "max_wait_seconds")
+
+
+@dataclass(frozen=True)
+class ConfirmSettings:
+    poll_interval_seconds: float = _default("confirm", "poll_interval_seconds")
+    give_up_after_seconds: float = _default("confirm", "give_up_after_seconds")
+    processed_statuses: tuple[str, ...] = _default("confirm", "processed_statuses")
+    failed_statuses: tuple[str, ...] = _default("confirm", "failed_statuses")
+
+
+@dataclass(frozen=True)
+class Config:
+    api: ApiSettings
+    folders: tuple[FolderSettings, ...]
+    watch: WatchSettings
+    batch: BatchSettings
+    confirm: ConfirmSettings
+    state_dir: Path
+    log_level: str  # "debug", "info", "warning" or "error"
+    source: Path  # the file this was loaded from

@@ -1,0 +1,143 @@
+"""Shared fixtures: the emulator on loopback, hot folders in a temp dir, and
+the real daemon as a subprocess. Tests wait on conditions with deadlines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sensetask_watch.emulator import Emulator
+
+API_KEY = "test-key-0123456789"
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+    """Return the condition's first truthy value, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Hot:
+    """A temp hot folder with done/, failed/ and a state_dir, and its config."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.inbox = root / "inbox"
+        self.done = root / "done"
+        self.failed = root / "failed"
+        self.state = root / "state"
+        self.processing = self.inbox / ".sensetask-processing"
+        for path in (self.inbox, self.done, self.failed):
+            path.mkdir()
+        self.key_file = root / "api-key"
+        self.key_file.write_text(API_KEY + "\n")
+        self.config_path = root / "config.yaml"
+
+    def write_config(self, api_url: str, **sections) -> Path:
+        config = {
+            "api": {"url": api_url, "key_file": str(self.key_file), "timeout_seconds": 5,
+                    "connect_timeout_seconds": 2, "parallel_uploads": 4},
+            "folders": [{"inbox": str(self.inbox), "done": str(self.done), "failed": str(self.failed),
+                         "parent_node": "node-1"}],
+            "watch": {"settle_seconds": 0.5, "rescan_interval_seconds": 5, "poll_interval_seconds": 0.5},
+            "batch": {"quiet_seconds": 0.5, "max_files": 10, "max_wait_seconds": 5},
+            "confirm": {"poll_interval_seconds": 0.2, "give_up_after_seconds": 60},
+            "state_dir": str(self.state),
+            "log_level": "debug",
+        }
+        for section, values in sections.items():
+            if isinstance(values, dict) and isinstance(config.get(section), dict):
+                config[section].update(values)
+            else:
+                config[section] = values
+        self.config_path.write_text(json.dumps(config, indent=2))
+        return self.config_path
+
+    def names(self, folder: Path) -> list[str]:
+        return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".sensetask.json")
+                      and p.name != ".sensetask-processing")
+
+    def report(self, folder: Path, name: str) -> dict:
+        return json.loads((folder / (name + ".sensetask.json")).read_text())
+
+    def filed(self) -> int:
+        return len(self.names(self.done)) + len(self.names(self.failed))
+
+
+class DaemonProcess:
+    """`sensetask-watch run -c CONFIG` as a real subprocess, stderr to a file."""
+
+    def __init__(self, config: Path, log_path: Path):
+        self.log_path = log_path
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("SENSETASK_API_KEY", None)
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sensetask_watch", "run", "-c", str(config)],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 30) -> None:
+        wait_for(lambda: text in self.log(), timeout, message=f"log line {text!r}")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def emulator():
+    emu = Emulator(api_keys=(API_KEY,), processing_seconds=0.3,
+                   status_rules=(("fail*", "failed"), ("stuck*", None)))
+    emu.start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def hot(tmp_path) -> Hot:
+    return Hot(tmp_path)
+
+
+@pytest.fixture
+def start_daemon(hot, tmp_path):
+    started: list[DaemonProcess] = []
+
+    def start(config: Path | None = None) -> DaemonProcess:
+        daemon = DaemonProcess(config or hot.config_path, tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.stop()
