@@ -220,9 +220,9 @@ def test_every_problem_is_reported_at_once_with_its_key_path(site):
 
     assert found == [
         "At 'api.timout_seconds': unknown key 'timout_seconds'; did you mean 'timeout_seconds'? (allowed here: "
-        "connect_timeout_seconds, key, key_file, parallel_uploads, timeout_seconds, url)",
+        "connect_timeout_seconds, key, key_file, on_ambiguous_submit, parallel_uploads, timeout_seconds, url)",
         "At 'colour': unknown key 'colour'; remove it or correct the spelling (allowed here: "
-        "api, batch, confirm, folders, log_level, state_dir, watch)",
+        "api, batch, confirm, folders, log_level, state_dir, stop_timeout_seconds, watch)",
         f"At 'folders[0].inbox': folder {site}/missing does not exist; create it (mkdir -p {site}/missing) "
         "or correct the path",
         "At 'folders[0].parent_node': expected text but found the number 12345; put the value in quotes",
@@ -612,7 +612,8 @@ def test_effective_config_holds_every_setting_as_plain_data(site):
     assert data["folders"][0]["processing"] == f"{site}/inbox/.sensetask-processing"
     assert data["confirm"]["failed_statuses"] == ["failed", "error"]
     assert data["api"]["key_source"] == f"api.key_file {site}/api-key"
-    assert set(data) == {"api", "folders", "watch", "batch", "confirm", "state_dir", "log_level"}
+    assert set(data) == {"api", "folders", "watch", "batch", "confirm", "state_dir", "log_level",
+                         "stop_timeout_seconds"}
     assert set(data["watch"]) == set(SCHEMA["properties"]["watch"]["properties"])
 
 

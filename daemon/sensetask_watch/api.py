@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 
@@ -28,11 +29,14 @@ class ErrorKind(str, enum.Enum):
 
 class ApiError(Exception):
     def __init__(self, kind: ErrorKind, message: str, *, status: int | None = None,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, maybe_acted: bool = False):
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
+        # True when the request may have reached the API and been acted upon although
+        # no answer came back (read timeout, connection broken after sending).
+        self.maybe_acted = maybe_acted
 
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -66,8 +70,9 @@ def _quote(response: requests.Response, limit: int = 300) -> str:
 
 class SenseTaskClient:
     def __init__(self, base_url: str, api_key: str, *, connect_timeout: float,
-                 read_timeout: float, pool_size: int = 8):
+                 read_timeout: float, pool_size: int = 8, observer=None):
         self.base_url = base_url.rstrip("/")
+        self.observer = observer  # told of every answer: .ok() and .failed(ApiError)
         self._api_key = api_key
         self.timeout = (connect_timeout, read_timeout)
         self.session = requests.Session()
@@ -89,6 +94,20 @@ class SenseTaskClient:
 
     def put_file(self, signed_url: str, path: Path, size: int) -> None:
         """PUT the file's bytes to the signed URL, streamed from disk."""
+        self._observed(self._put, signed_url, path, size)
+
+    def _observed(self, call, *args):
+        try:
+            result = call(*args)
+        except ApiError as error:
+            if self.observer is not None:
+                self.observer.failed(error)
+            raise
+        if self.observer is not None:
+            self.observer.ok()
+        return result
+
+    def _put(self, signed_url: str, path: Path, size: int) -> None:
         with open(path, "rb") as stream:
             try:
                 response = self.session.put(signed_url, data=stream, timeout=self.timeout,
@@ -122,6 +141,9 @@ class SenseTaskClient:
     # -- plumbing ----------------------------------------------------------
 
     def _api(self, method: str, path: str, payload: dict | None = None) -> Any:
+        return self._observed(self._api_call, method, path, payload)
+
+    def _api_call(self, method: str, path: str, payload: dict | None) -> Any:
         what = f"{method} {path}"
         try:
             response = self.session.request(method, self.base_url + path, json=payload,
@@ -149,11 +171,26 @@ class SenseTaskClient:
         return value
 
 
+def request_was_sent(exc: requests.RequestException) -> bool:
+    """False only when the request certainly never reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # MaxRetryError wraps the real cause
+        if isinstance(reason, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
+            return False
+    return True
+
+
 def _connection_error(what: str, exc: requests.RequestException) -> ApiError:
-    if isinstance(exc, requests.Timeout):
-        detail = "timed out"
-    elif isinstance(exc, requests.ConnectionError):
-        detail = "could not connect or the connection broke"
+    sent = request_was_sent(exc)
+    if isinstance(exc, requests.ConnectTimeout):
+        detail = "could not connect in time"
+    elif isinstance(exc, requests.Timeout):
+        detail = "got no answer in time"
+    elif not sent:
+        detail = "could not connect"
     else:
-        detail = "failed"
-    return ApiError(ErrorKind.TRANSIENT, f"{what} {detail}: {type(exc).__name__}")
+        detail = "lost the connection before an answer came"
+    return ApiError(ErrorKind.TRANSIENT, f"{what} {detail} ({type(exc).__name__})", maybe_acted=sent)

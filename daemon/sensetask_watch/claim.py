@@ -57,13 +57,25 @@ def claim(journal: Journal, folder: str, inbox: Path, processing: Path, name: st
         os.rename(source, target)
     except FileNotFoundError:
         return None
+    fsync_dir(processing)  # the rename must survive a power cut before the journal names it
     return record_claimed(journal, folder, target, name)
 
 
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def record_claimed(journal: Journal, folder: str, path: Path, name: str) -> tuple[int, Verdict]:
+    """Hash and check a file in the processing area, and record it CLAIMED."""
+    before = os.stat(path)
     sha256, head, size = digest(path)
     verdict = classify(name, size, head)
     file_id = journal.claim(folder=folder, name=name, processing_path=str(path), size=size,
-                            sha256=sha256, mime=verdict.mime, now=time.time())
+                            mtime_ns=before.st_mtime_ns, inode=before.st_ino, sha256=sha256,
+                            mime=verdict.mime, now=time.time())
     log.info("claimed %s (%d bytes, sha256 %s) from %s", name, size, sha256[:12], folder)
     return file_id, verdict

@@ -43,7 +43,6 @@ class Poller:
     journal: Journal
     rules: ConfirmRules
     on_confirmed: Callable[[], None]
-    _failures: dict[int, int] = dataclasses.field(default_factory=dict)
 
     def poll_due(self, now: float) -> int:
         """Poll every document whose next poll time has come; return how many."""
@@ -58,7 +57,6 @@ class Poller:
         except ApiError as error:
             self._poll_failed(record, error)
             return
-        self._failures.pop(record.id, None)
         now = time.time()
         outcome, reason = decide(status, record.submitted_at, now, self.rules)
         if outcome is None:
@@ -81,10 +79,10 @@ class Poller:
             log.error("failed %s: %s", record.name, reason)
             self.on_confirmed()
             return
-        attempt = self._failures[record.id] = self._failures.get(record.id, 0) + 1
+        attempt = record.poll_failures + (error.kind is not ErrorKind.AUTH)
         delay = max(self.rules.poll_interval_seconds,
-                    backoff_delay(attempt, retry_after=error.retry_after))
+                    backoff_delay(max(attempt, 1), retry_after=error.retry_after))
         if attempt == 1:
             log.warning("status of %s (document %s) unavailable: %s; trying again", record.name,
                         record.document_id, error)
-        self.journal.record_status(record.id, record.last_status or "unknown", now + delay, now)
+        self.journal.record_status(record.id, None, now + delay, now, poll_failures=attempt)

@@ -12,10 +12,11 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from .api import SenseTaskClient
+from .health import ApiHealth
 from .batcher import BatchRules, Batcher
 from .claim import claim, original_name, record_claimed
 from .config import Config, FolderSettings
@@ -33,7 +34,8 @@ log = logging.getLogger("sensetask_watch")
 
 MIN_SCAN_GAP = 0.2         # a folder busy with writes is listed at most this often
 MAX_IDLE_WAIT = 1.0        # the loop looks around at least this often
-FILE_RETRY_SECONDS = 10.0  # a file that could not be filed is tried again after this
+FILE_RETRY_SECONDS = 5.0   # a file that could not be filed is tried again after this
+BUG_PAUSE_SECONDS = 30.0   # a batch whose step raised an unexpected error waits this long
 LOCK_NAME = "daemon.lock"
 
 
@@ -112,6 +114,8 @@ class Daemon:
         self.batch_pool = ThreadPoolExecutor(2, thread_name_prefix="submit")
         self._unreadable: set[tuple[str, str]] = set()
         self._file_retry_at: dict[int, float] = {}
+        self._running: dict[int, Future] = {}          # batch id -> its submit task
+        self._batch_pause: dict[int, float] = {}       # batch id -> monotonic time after a bug
 
     # -- start and stop ----------------------------------------------------
 
@@ -131,14 +135,16 @@ class Daemon:
                             "daemon's user write access", ExitCode.CANT_CREATE) from None
         self.lock.acquire()
         self.journal = Journal(self.config.state_dir)
+        self.health = ApiHealth(self.journal)
+        self.client.observer = self.health
         confirm = self.config.confirm
         rules = ConfirmRules(confirm.poll_interval_seconds, confirm.give_up_after_seconds,
                              frozenset(confirm.processed_statuses), frozenset(confirm.failed_statuses))
         self.poller = Poller(self.client, self.journal, rules, self.file_wakeup.set)
         parent_nodes = {f.name: f.parent_node for f in self.config.folders}
         self.submitter = Submitter(self.client, self.journal, self.upload_pool, self.stop,
-                                   confirm.poll_interval_seconds, parent_nodes.__getitem__,
-                                   self.file_wakeup.set)
+                                   confirm.poll_interval_seconds, self.config.api.on_ambiguous_submit,
+                                   parent_nodes.__getitem__, self.file_wakeup.set)
         watch = self.config.watch
         for settings in self.config.folders:
             fs_type = filesystem_type(settings.inbox)
@@ -164,15 +170,29 @@ class Daemon:
             finally:
                 self.request_stop()
                 self.watcher.stop()
-                self.batch_pool.shutdown(wait=True)
-                self.upload_pool.shutdown(wait=True)
-                filer_thread.join()
+            if not self._finish_within(self.config.stop_timeout_seconds, filer_thread):
+                # The journal holds every step already taken; what was cut off resumes.
+                log.warning("stop limit of %gs (stop_timeout_seconds) reached with uploads still "
+                            "running; they resume at the next start", self.config.stop_timeout_seconds)
+                logging.shutdown()
+                os._exit(ExitCode.OK)
             log.info("sensetask-watch stopped; unfinished work resumes at the next start")
             return ExitCode.OK
         finally:
             self.client.close()
             self.journal.close()
             self.lock.release()
+
+    def _finish_within(self, seconds: float, filer_thread: threading.Thread) -> bool:
+        """Let running batch steps and the filer end, for at most `seconds`."""
+        deadline = time.monotonic() + seconds
+        wait(list(self._running.values()), timeout=seconds)
+        filer_thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if any(not f.done() for f in self._running.values()) or filer_thread.is_alive():
+            return False
+        self.batch_pool.shutdown(wait=True)
+        self.upload_pool.shutdown(wait=True)
+        return True
 
     # -- after a stop: resume every file from its last recorded step --------
 
@@ -189,27 +209,33 @@ class Daemon:
         for record in journal.files([FileState.CLAIMED]):
             if record.folder in self.folders:
                 self.batcher.add(record.folder, record.id, now)
-        batch_ids = {r.batch_id for r in journal.files([FileState.BATCHED, FileState.UPLOADED])}
-        for batch_id in sorted(batch_ids):
-            self._submit(batch_id)
+        # Closed batches (BATCHED, UPLOADED) are picked up by _dispatch_due_batches,
+        # SUBMITTED files by the poller, CONFIRMED ones by the filer: all from the journal.
         self.file_wakeup.set()
 
     # -- the main loop: see, settle, claim, batch ---------------------------
 
     def _main_loop(self) -> None:
         while not self.stop.is_set():
-            now = time.monotonic()
-            dirty = self.watcher.take_dirty()
-            for name, hot in self.folders.items():
-                if self._scan_due(hot, name in dirty, now):
-                    self._scan(name, hot, now)
-            for batch, reason in self.batcher.take_closed(time.monotonic()):
-                batch_id = self.journal.create_batch(batch.folder, batch.file_ids, time.time())
-                log.info("batch %d of %s closed with %d file(s): %s", batch_id, batch.folder,
-                         len(batch.file_ids), reason)
-                self._submit(batch_id)
+            try:
+                self._turn()
+            except Exception:
+                log.exception("internal error in the main loop; carrying on in a moment")
+                self.stop.wait(1.0)
             self.wakeup.wait(self._wait_time(time.monotonic()))
             self.wakeup.clear()
+
+    def _turn(self) -> None:
+        now = time.monotonic()
+        dirty = self.watcher.take_dirty()
+        for name, hot in self.folders.items():
+            if self._scan_due(hot, name in dirty, now):
+                self._scan(name, hot, now)
+        for batch, reason in self.batcher.take_closed(time.monotonic()):
+            batch_id = self.journal.create_batch(batch.folder, batch.file_ids, time.time())
+            log.info("batch %d of %s closed with %d file(s): %s", batch_id, batch.folder,
+                     len(batch.file_ids), reason)
+        self._dispatch_due_batches()
 
     def _scan_due(self, hot: HotFolder, dirty: bool, now: float) -> bool:
         if now - hot.last_scan < MIN_SCAN_GAP:
@@ -262,18 +288,35 @@ class Daemon:
         deadlines = [self.batcher.next_deadline()]
         for hot in self.folders.values():
             deadlines += [hot.next_scan, hot.tracker.next_deadline()]
+        next_try = self.journal.next_batch_try()
+        if next_try is not None:
+            deadlines.append(now + (next_try - time.time()))
         soonest = min((d for d in deadlines if d is not None), default=now + MAX_IDLE_WAIT)
         return min(MAX_IDLE_WAIT, max(0.01, soonest - now))
 
-    def _submit(self, batch_id: int) -> None:
-        def task() -> None:
-            try:
-                self.submitter.submit_batch(batch_id)
-            except Stopped:
-                log.info("batch %d interrupted by the stop; it resumes at the next start", batch_id)
-            except Exception:
-                log.exception("batch %d failed unexpectedly; it resumes at the next start", batch_id)
-        self.batch_pool.submit(task)
+    def _dispatch_due_batches(self) -> None:
+        """Hand every closed batch whose (next) try has come to a submitter."""
+        if self.health.paused:
+            return
+        now = time.monotonic()
+        for batch_id, future in list(self._running.items()):
+            if future.done():
+                del self._running[batch_id]
+        for batch_id in self.journal.due_batches(time.time()):
+            if batch_id in self._running or self._batch_pause.get(batch_id, 0) > now:
+                continue
+            self._running[batch_id] = self.batch_pool.submit(self._advance_batch, batch_id)
+
+    def _advance_batch(self, batch_id: int) -> None:
+        try:
+            self.submitter.advance(batch_id)
+        except Stopped:
+            log.info("batch %d interrupted by the stop; it resumes at the next start", batch_id)
+        except Exception:
+            log.exception("batch %d: internal error; trying again in %gs", batch_id, BUG_PAUSE_SECONDS)
+            self._batch_pause[batch_id] = time.monotonic() + BUG_PAUSE_SECONDS
+        finally:
+            self.wakeup.set()  # the main loop may dispatch the next step or batch
 
     # -- the confirm-and-file thread ------------------------------------------
 
@@ -281,14 +324,18 @@ class Daemon:
         while not self.stop.is_set():
             try:
                 self._file_confirmed()
-                self.poller.poll_due(time.time())
+                if not self.health.paused:
+                    self.poller.poll_due(time.time())
             except Exception:
                 log.exception("error while confirming or filing; continuing")
             next_poll = self.journal.next_poll_time()
             wait = MAX_IDLE_WAIT if next_poll is None else min(MAX_IDLE_WAIT, max(0.01, next_poll - time.time()))
             self.file_wakeup.wait(wait)
             self.file_wakeup.clear()
-        self._file_confirmed()  # file what was confirmed before the stop
+        try:
+            self._file_confirmed()  # file what was confirmed before the stop
+        except Exception:
+            log.exception("error while filing at stop; the files are filed at the next start")
 
     def _file_confirmed(self) -> None:
         now = time.monotonic()

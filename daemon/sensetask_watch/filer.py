@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from .claim import digest, fsync_dir
 from .journal import FileRecord, Journal
 from .states import FileState, Outcome
 
@@ -41,9 +42,9 @@ def _iso(timestamp: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def build_report(record: FileRecord, job_id: str | None, filed_name: str, filed_at: float) -> dict:
-    return {
-        "file": filed_name,
+def build_report(record: FileRecord, job_id: str | None, filed_at: float) -> dict:
+    report = {
+        "file": os.path.basename(record.final_path) if record.final_path else None,
         "original_name": record.name,
         "folder": record.folder,
         "outcome": record.outcome.value if record.outcome else None,
@@ -60,14 +61,10 @@ def build_report(record: FileRecord, job_id: str | None, filed_name: str, filed_
         "confirmed_at": _iso(record.confirmed_at),
         "filed_at": _iso(filed_at),
     }
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if record.possible_duplicate or record.notes:
+        report["possible_duplicate"] = bool(record.possible_duplicate)
+        report["notes"] = record.notes
+    return report
 
 
 def _link_no_replace(source: Path, target: Path) -> None:
@@ -83,39 +80,68 @@ def _link_no_replace(source: Path, target: Path) -> None:
         os.rename(source, target)
 
 
-def place(source: Path, directory: Path, name: str, report: dict) -> Path:
-    """Move `source` into `directory` under the first free name, with its report."""
+def free_name(directory: Path, name: str) -> Path:
+    """The first candidate name in `directory` taken by neither a file nor a report."""
     for candidate in candidate_names(name):
-        target = directory / candidate
-        report_path = directory / report_name(candidate)
-        if os.path.lexists(report_path):
-            continue
-        try:
-            _link_no_replace(source, target)
-        except FileExistsError:
-            continue
-        report["file"] = candidate
-        temporary = directory / f".{report_name(candidate)}.tmp"
-        with open(temporary, "w", encoding="utf-8") as stream:
-            json.dump(report, stream, indent=2)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, report_path)
-        if os.path.lexists(source):
-            os.unlink(source)
-        _fsync_dir(directory)
-        return target
+        if not os.path.lexists(directory / candidate) and not os.path.lexists(
+                directory / report_name(candidate)):
+            return directory / candidate
     raise AssertionError("unreachable")
 
 
+def _write_report(target: Path, report: dict) -> None:
+    path = target.with_name(report_name(target.name))
+    temporary = target.with_name(f".{report_name(target.name)}.tmp")
+    with open(temporary, "w", encoding="utf-8") as stream:
+        json.dump(report, stream, indent=2)
+        stream.write("\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def _same_content(path: Path, record: FileRecord) -> bool:
+    try:
+        return os.path.getsize(path) == record.size and digest(path)[0] == record.sha256
+    except OSError:
+        return False
+
+
 def file_away(journal: Journal, record: FileRecord, done_dir: Path, failed_dir: Path) -> Path:
+    """Move the file to done/ or failed/ with its report; safe to repeat after a crash.
+
+    The chosen name is recorded first (final_path); a hard link puts the file
+    there without ever replacing another; the report follows; then the
+    processing copy goes and the journal says FILED. Repeating any prefix of
+    these steps finds its own earlier work and goes on from there."""
     directory = done_dir if record.outcome is Outcome.DONE else failed_dir
+    source = Path(record.processing_path)
+    while True:
+        if record.final_path is None or Path(record.final_path).parent != directory:
+            record = journal.update(record.id, time.time(), final_path=str(free_name(directory, record.name)))
+        target = Path(record.final_path)
+        if os.path.lexists(source):
+            try:
+                _link_no_replace(source, target)
+            except FileExistsError:
+                if not os.path.samefile(source, target):  # the name was taken meanwhile
+                    record = journal.update(record.id, time.time(), final_path=None)
+                    continue
+            break
+        if os.path.lexists(target) and _same_content(target, record):
+            break  # linked and unlinked before a crash: only the report and the journal remain
+        reason = "the file disappeared from the processing area before it was filed"
+        record = journal.update(record.id, time.time(), reason=f"{record.reason}; {reason}"
+                                if record.reason else reason)
+        log.error("%s: %s; writing its report alone", record.name, reason)
+        break
     job_id = journal.batch(record.batch_id).job_id if record.batch_id else None
     now = time.time()
-    target = place(Path(record.processing_path), directory, record.name,
-                   build_report(record, job_id, record.name, now))
-    journal.transition(record.id, FileState.FILED, now, final_path=str(target), filed_at=now)
+    _write_report(target, build_report(record, job_id, now))
+    if os.path.lexists(source):
+        os.unlink(source)
+    fsync_dir(directory)
+    journal.transition(record.id, FileState.FILED, now, filed_at=now)
     detail = f"document {record.document_id}" if record.document_id else "not uploaded"
     suffix = f": {record.reason}" if record.reason else ""
     log.info("filed %s (%s) to %s%s", record.name, detail, target, suffix)

@@ -19,11 +19,17 @@ from .states import FileState, Outcome, check_transition
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
-    id            INTEGER PRIMARY KEY,
-    folder        TEXT NOT NULL,
-    job_id        TEXT,
-    created_at    REAL NOT NULL,
-    submitted_at  REAL
+    id                     INTEGER PRIMARY KEY,
+    folder                 TEXT NOT NULL,
+    job_id                 TEXT,
+    created_at             REAL NOT NULL,
+    submitted_at           REAL,
+    attempts               INTEGER NOT NULL DEFAULT 0,
+    next_try_at            REAL,
+    last_error             TEXT,
+    bad_answers            INTEGER NOT NULL DEFAULT 0,
+    job_requested_at       REAL,   -- POST /jobs/ sent, answer not yet recorded
+    documents_requested_at REAL    -- POST /documents/batch/ sent, answer not yet recorded
 );
 CREATE TABLE IF NOT EXISTS files (
     id              INTEGER PRIMARY KEY,
@@ -31,6 +37,8 @@ CREATE TABLE IF NOT EXISTS files (
     name            TEXT NOT NULL,
     processing_path TEXT NOT NULL,
     size            INTEGER NOT NULL,
+    mtime_ns        INTEGER NOT NULL DEFAULT 0,
+    inode           INTEGER NOT NULL DEFAULT 0,
     sha256          TEXT NOT NULL,
     mime            TEXT,
     state           TEXT NOT NULL,
@@ -47,11 +55,20 @@ CREATE TABLE IF NOT EXISTS files (
     confirmed_at    REAL,
     filed_at        REAL,
     next_poll_at    REAL,
+    poll_failures   INTEGER NOT NULL DEFAULT 0,
+    possible_duplicate INTEGER NOT NULL DEFAULT 0,
+    notes           TEXT,
     updated_at      REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS health (
+    key    TEXT PRIMARY KEY,
+    value  TEXT
 );
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_document ON files(document_id);
+CREATE INDEX IF NOT EXISTS files_batch ON files(batch_id);
 """
+SCHEMA_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +78,8 @@ class FileRecord:
     name: str
     processing_path: str
     size: int
+    mtime_ns: int
+    inode: int
     sha256: str
     mime: str | None
     state: FileState
@@ -77,6 +96,9 @@ class FileRecord:
     confirmed_at: float | None
     filed_at: float | None
     next_poll_at: float | None
+    poll_failures: int
+    possible_duplicate: int
+    notes: str | None
     updated_at: float
 
     @classmethod
@@ -95,12 +117,23 @@ class BatchRecord:
     job_id: str | None
     created_at: float
     submitted_at: float | None
+    attempts: int
+    next_try_at: float | None
+    last_error: str | None
+    bad_answers: int
+    job_requested_at: float | None
+    documents_requested_at: float | None
 
 
-# Columns a transition may set besides the state itself.
+# Columns a transition (or a plain update) may set besides the state itself.
 _UPDATABLE = frozenset({
     "batch_id", "file_uri", "document_id", "last_status", "outcome", "reason", "final_path",
     "uploaded_at", "submitted_at", "confirmed_at", "filed_at", "next_poll_at", "mime",
+    "size", "mtime_ns", "inode", "sha256", "poll_failures", "possible_duplicate", "notes",
+})
+_BATCH_UPDATABLE = frozenset({
+    "job_id", "submitted_at", "attempts", "next_try_at", "last_error", "bad_answers",
+    "job_requested_at", "documents_requested_at",
 })
 
 
@@ -115,7 +148,12 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise RuntimeError(f"{self.path} was written by another version of sensetask-watch "
+                               f"(journal schema {version}, this one knows {SCHEMA_VERSION})")
         self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
     def open_readonly(cls, state_dir: Path | str) -> "ReadOnlyJournal":
@@ -143,20 +181,45 @@ class Journal:
                 cursor.execute("ROLLBACK")
                 raise
 
-    def claim(self, *, folder: str, name: str, processing_path: str, size: int,
-              sha256: str, mime: str | None, now: float) -> int:
+    def claim(self, *, folder: str, name: str, processing_path: str, size: int, mtime_ns: int,
+              inode: int, sha256: str, mime: str | None, now: float) -> int:
         (file_id,) = self._write([(
-            "INSERT INTO files (folder, name, processing_path, size, sha256, mime, state,"
-            " claimed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (folder, name, processing_path, size, sha256, mime, FileState.CLAIMED.value, now, now),
+            "INSERT INTO files (folder, name, processing_path, size, mtime_ns, inode, sha256, mime,"
+            " state, claimed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (folder, name, processing_path, size, mtime_ns, inode, sha256, mime,
+             FileState.CLAIMED.value, now, now),
         )])
         return file_id
 
-    def transition(self, file_id: int, new: FileState, now: float, **fields) -> FileRecord:
-        """Move one file to `new`, checked against the table in states.py."""
-        unknown = set(fields) - _UPDATABLE
+    def update(self, file_id: int, now: float, **fields) -> FileRecord:
+        """Change a file's recorded facts without moving it on the road."""
+        self._check_columns(fields, _UPDATABLE)
+        state = self.get(file_id).state
+        self._write([self._update_sql(file_id, state, now, fields)])
+        return self.get(file_id)
+
+    def update_batch(self, batch_id: int, **fields) -> None:
+        self._check_columns(fields, _BATCH_UPDATABLE)
+        assignments = ", ".join(f"{column} = ?" for column in fields)
+        self._write([(f"UPDATE batches SET {assignments} WHERE id = ?", (*fields.values(), batch_id))])
+
+    @staticmethod
+    def _check_columns(fields: dict, allowed: frozenset) -> None:
+        unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
+
+    def set_health(self, key: str, value: str | None) -> None:
+        self._write([("INSERT INTO health (key, value) VALUES (?, ?)"
+                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))])
+
+    def bump(self, key: str, by: int = 1) -> None:
+        self._write([("INSERT INTO health (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+                      " SET value = CAST(COALESCE(value, '0') AS INTEGER) + ?", (key, str(by), by))])
+
+    def transition(self, file_id: int, new: FileState, now: float, **fields) -> FileRecord:
+        """Move one file to `new`, checked against the table in states.py."""
+        self._check_columns(fields, _UPDATABLE)
         current = self.get(file_id)
         check_transition(current.state, new)
         self._write([self._update_sql(file_id, new, now, fields)])
@@ -187,15 +250,13 @@ class Journal:
                 raise
         return batch_id
 
-    def set_job(self, batch_id: int, job_id: str) -> None:
-        self._write([("UPDATE batches SET job_id = ? WHERE id = ?", (job_id, batch_id))])
-
     def record_documents(self, batch_id: int, documents: dict[int, str], now: float,
                          next_poll_at: float) -> None:
         """The batch's documents exist: every file becomes SUBMITTED with its id."""
         for file_id in documents:
             check_transition(self.get(file_id).state, FileState.SUBMITTED)
-        statements = [("UPDATE batches SET submitted_at = ? WHERE id = ?", (now, batch_id))]
+        statements = [("UPDATE batches SET submitted_at = ?, documents_requested_at = NULL,"
+                       " last_error = NULL WHERE id = ?", (now, batch_id))]
         statements += [
             self._update_sql(file_id, FileState.SUBMITTED, now, {
                 "document_id": document_id, "submitted_at": now, "next_poll_at": next_poll_at})
@@ -203,11 +264,13 @@ class Journal:
         ]
         self._write(statements)
 
-    def record_status(self, file_id: int, status: str, next_poll_at: float, now: float) -> None:
-        """A non-final status seen while polling: not a transition, only news."""
+    def record_status(self, file_id: int, status: str | None, next_poll_at: float, now: float,
+                      poll_failures: int = 0) -> None:
+        """A non-final status seen while polling (or a failed poll): news, not a transition."""
         self._write([(
-            "UPDATE files SET last_status = ?, next_poll_at = ?, updated_at = ? WHERE id = ?",
-            (status, next_poll_at, now, file_id),
+            "UPDATE files SET last_status = COALESCE(?, last_status), next_poll_at = ?,"
+            " poll_failures = ?, updated_at = ? WHERE id = ?",
+            (status, next_poll_at, poll_failures, now, file_id),
         )])
 
     # -- reads ---------------------------------------------------------------
@@ -229,6 +292,7 @@ class Journal:
         (row,) = self._query("SELECT * FROM batches WHERE id = ?", (batch_id,))
         return BatchRecord(**dict(row))
 
+
     def batch_files(self, batch_id: int) -> list[FileRecord]:
         rows = self._query("SELECT * FROM files WHERE batch_id = ? ORDER BY id", (batch_id,))
         return [FileRecord.from_row(r) for r in rows]
@@ -239,6 +303,23 @@ class Journal:
             (FileState.SUBMITTED.value, now, limit))
         return [FileRecord.from_row(r) for r in rows]
 
+    def due_batches(self, now: float) -> list[int]:
+        """Closed batches with files still to upload or submit, whose next try has come."""
+        rows = self._query(
+            "SELECT DISTINCT b.id FROM batches b JOIN files f ON f.batch_id = b.id"
+            " WHERE f.state IN (?, ?) AND (b.next_try_at IS NULL OR b.next_try_at <= ?) ORDER BY b.id",
+            (FileState.BATCHED.value, FileState.UPLOADED.value, now))
+        return [r[0] for r in rows]
+
+    def next_batch_try(self) -> float | None:
+        (row,) = self._query(
+            "SELECT MIN(b.next_try_at) FROM batches b JOIN files f ON f.batch_id = b.id"
+            " WHERE f.state IN (?, ?)", (FileState.BATCHED.value, FileState.UPLOADED.value))
+        return row[0]
+
+    def health(self) -> dict[str, str]:
+        return health_of(self._query)
+
     def next_poll_time(self) -> float | None:
         (row,) = self._query("SELECT MIN(next_poll_at) FROM files WHERE state = ?",
                              (FileState.SUBMITTED.value,))
@@ -247,6 +328,10 @@ class Journal:
     def known_processing_paths(self) -> set[str]:
         rows = self._query("SELECT processing_path FROM files WHERE state != ?", (FileState.FILED.value,))
         return {r[0] for r in rows}
+
+
+def health_of(query) -> dict[str, str]:
+    return {r[0]: r[1] for r in query("SELECT key, value FROM health") if r[1] is not None}
 
 
 def files_in(query, states: Iterable[FileState], folder: str | None) -> list[FileRecord]:
@@ -272,6 +357,16 @@ class ReadOnlyJournal:
 
     def files(self, states: Iterable[FileState], folder: str | None = None) -> list[FileRecord]:
         return files_in(self._query, states, folder)
+
+    def health(self) -> dict[str, str]:
+        return health_of(self._query)
+
+    def retrying_batches(self) -> list[BatchRecord]:
+        rows = self._query(
+            "SELECT DISTINCT b.* FROM batches b JOIN files f ON f.batch_id = b.id"
+            " WHERE f.state IN (?, ?) AND b.attempts > 0 ORDER BY b.id",
+            (FileState.BATCHED.value, FileState.UPLOADED.value))
+        return [BatchRecord(**dict(r)) for r in rows]
 
     def outcome_counts(self) -> Iterator[tuple[str, str, int]]:
         rows = self._query("SELECT folder, outcome, COUNT(*) FROM files WHERE state = ?"

@@ -46,6 +46,22 @@ ACTIVE = frozenset(s for s in FileState if s is not FileState.FILED)
 IN_FLIGHT = frozenset({FileState.UPLOADED, FileState.SUBMITTED})
 
 
+class BatchStep(str, enum.Enum):
+    """Where a closed batch stands, derived from its files and its job id."""
+    UPLOAD = "upload"          # some files still need POST /files/ and a PUT
+    JOB = "job"                # all uploaded; POST /jobs/ next
+    DOCUMENTS = "documents"    # job exists; POST /documents/batch/<jobId>/ next
+    DONE = "done"              # every file has a document, or was failed
+
+
+def batch_step(file_states: list[FileState], job_id: str | None) -> BatchStep:
+    if not any(s in (FileState.BATCHED, FileState.UPLOADED) for s in file_states):
+        return BatchStep.DONE
+    if FileState.BATCHED in file_states:
+        return BatchStep.UPLOAD
+    return BatchStep.JOB if job_id is None else BatchStep.DOCUMENTS
+
+
 class TransitionError(RuntimeError):
     """A module tried a move the road does not allow: a bug of ours."""
 

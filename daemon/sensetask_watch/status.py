@@ -61,8 +61,24 @@ def report(config: Config, out: TextIO) -> int:
         flight = journal.files([FileState.UPLOADED, FileState.SUBMITTED])
         confirmed = journal.files([FileState.CONFIRMED])
         counts = list(journal.outcome_counts())
+        health = journal.health()
+        retrying = journal.retrying_batches()
     finally:
         journal.close()
+
+    if "paused" in health:
+        print(f"SUBMISSIONS PAUSED: {health['paused']}", file=out)
+    if "api_failing_since" in health:
+        print(f"API FAILING since {health['api_failing_since']}: {health.get('api_last_error', '?')}", file=out)
+    elif "paused" not in health:
+        print("API: answering", file=out)
+    for batch in retrying:
+        when = datetime.datetime.fromtimestamp(batch.next_try_at).isoformat(timespec="seconds")
+        print(f"batch {batch.id} ({batch.folder}): {batch.attempts} failed tries, next at {when}: "
+              f"{batch.last_error}", file=out)
+    if health.get("ambiguous_submits"):
+        print(f"ambiguous submissions so far (a duplicate is possible, see the files' reports): "
+              f"{health['ambiguous_submits']}", file=out)
 
     print(f"queued (claimed, not yet submitted): {len(queued)}", file=out)
     if queued:

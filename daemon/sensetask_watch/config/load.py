@@ -221,6 +221,7 @@ def _build(data, path, key, key_source, folders):
             timeout_seconds=float(api["timeout_seconds"]),
             connect_timeout_seconds=float(api["connect_timeout_seconds"]),
             parallel_uploads=int(api["parallel_uploads"]),
+            on_ambiguous_submit=api["on_ambiguous_submit"],
         ),
         folders=tuple(
             FolderSettings(
@@ -254,6 +255,7 @@ def _build(data, path, key, key_source, folders):
         state_dir=checks.resolve_path(data["state_dir"], path.parent),
         log_level=data["log_level"],
         source=path,
+        stop_timeout_seconds=float(data["stop_timeout_seconds"]),
     )
 
 

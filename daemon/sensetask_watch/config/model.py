@@ -29,6 +29,7 @@ class ApiSettings:
     timeout_seconds: float = _default("api", "timeout_seconds")
     connect_timeout_seconds: float = _default("api", "connect_timeout_seconds")
     parallel_uploads: int = _default("api", "parallel_uploads")
+    on_ambiguous_submit: str = _default("api", "on_ambiguous_submit")  # "resubmit" or "fail"
 
 
 @dataclass(frozen=True)
@@ -75,3 +76,4 @@ class Config:
     state_dir: Path
     log_level: str  # "debug", "info", "warning" or "error"
     source: Path  # the file this was loaded from
+    stop_timeout_seconds: float = _default("stop_timeout_seconds")

@@ -87,6 +87,18 @@ SCHEMA = {
                     "default": 4,
                     "description": "How many files are uploaded at the same time.",
                 },
+                "on_ambiguous_submit": {
+                    "type": "string",
+                    "enum": ["resubmit", "fail"],
+                    "default": "resubmit",
+                    "description": (
+                        "When the connection breaks after POST /jobs/ or POST /documents/batch/ "
+                        "was sent, SenseTask may or may not have acted (it has no idempotency "
+                        "key). resubmit: submit again, so no file is ever lost, and flag a "
+                        "possible duplicate in the report; fail: move the files to failed/ "
+                        "saying the outcome is unknown, so nothing is submitted twice."
+                    ),
+                },
             },
         },
         "folders": {
@@ -218,6 +230,11 @@ SCHEMA = {
             "default": "/var/lib/sensetask-watch",
             "description": "Where the daemon keeps its journal; created if missing.",
         },
+        "stop_timeout_seconds": _seconds(
+            20,
+            "On SIGTERM, how long running uploads may take to finish before the daemon "
+            "exits anyway (the journal keeps their state; keep it below systemd's TimeoutStopSec).",
+        ),
         "log_level": {
             "type": "string",
             "enum": ["debug", "info", "warning", "error"],

@@ -31,13 +31,15 @@ class Faults:
     latency_seconds: float = 0.0  # added to every API and storage request
     refuse_all: bool = False  # an outage: 503 to every API and storage request
     endpoints: Collection[str] | None = None  # None: rate faults hit every endpoint
+    slow_endpoints: Collection[str] | None = None  # further limits slow_rate (None: as endpoints)
     webhook_drop_rate: float = 0.0  # an event is never delivered
     webhook_duplicate_rate: float = 0.0  # an event is delivered twice
 
     def as_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        if values["endpoints"] is not None:
-            values["endpoints"] = sorted(values["endpoints"])
+        for name in ("endpoints", "slow_endpoints"):
+            if values[name] is not None:
+                values[name] = sorted(values[name])
         return values
 
 
@@ -86,7 +88,8 @@ def decide(faults: Faults, endpoint: str, rng: random.Random) -> Decision:
         return Decision(Outcome.DROP, latency_seconds=latency)
     if _hit(rng, faults.drop_after_rate):
         return Decision(Outcome.DROP_AFTER, latency_seconds=latency)
-    slow = max(0.0, float(faults.slow_seconds)) if _hit(rng, faults.slow_rate) else 0.0
+    slow_here = faults.slow_endpoints is None or endpoint in faults.slow_endpoints
+    slow = max(0.0, float(faults.slow_seconds)) if slow_here and _hit(rng, faults.slow_rate) else 0.0
     return Decision(latency_seconds=latency, slow_seconds=slow)
 
 
@@ -126,7 +129,7 @@ def update_faults(faults: Faults, changes: Mapping[str, Any]) -> list[str]:
                 problems.append(f"At '{name}': expected true or false")
                 continue
             clean[name] = value
-        elif name == "endpoints":
+        elif name in ("endpoints", "slow_endpoints"):
             if value is None:
                 clean[name] = None
             elif isinstance(value, list) and all(v in ENDPOINTS for v in value):
