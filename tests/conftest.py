@@ -85,13 +85,20 @@ class Hot:
 class DaemonProcess:
     """`sensetask-watch run -c CONFIG` as a real subprocess, stderr to a file."""
 
-    def __init__(self, config: Path, log_path: Path):
+    def __init__(self, config: Path, log_path: Path, honour_permissions: bool = False):
         self.log_path = log_path
+        self.config = config
+        # As root, file permissions do not stop the daemon; drop the capabilities that
+        # override them, so a test can make a folder unwritable (setpriv: util-linux).
+        prefix = []
+        if honour_permissions and os.geteuid() == 0:
+            caps = "-dac_override,-dac_read_search"
+            prefix = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         env.pop("SENSETASK_API_KEY", None)
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sensetask_watch", "run", "-c", str(config)],
+            prefix + [sys.executable, "-m", "sensetask_watch", "run", "-c", str(config)],
             stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:
@@ -101,6 +108,10 @@ class DaemonProcess:
         wait_for(lambda: text in self.log(), timeout, message=f"log line {text!r}")
 
     def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            # A SIGTERM during interpreter start-up would find no handler yet.
+            wait_for(lambda: self.process.poll() is not None or "sensetask-watch started" in self.log(),
+                     timeout, message="the daemon to finish starting")
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
@@ -112,6 +123,10 @@ class DaemonProcess:
         self.process.kill()
         self.process.wait()
         self._log.close()
+
+    def status(self) -> str:
+        return subprocess.run([sys.executable, "-m", "sensetask_watch", "status", "-c", str(self.config)],
+                              capture_output=True, text=True, timeout=30).stdout
 
 
 @pytest.fixture
@@ -132,8 +147,8 @@ def hot(tmp_path) -> Hot:
 def start_daemon(hot, tmp_path):
     started: list[DaemonProcess] = []
 
-    def start(config: Path | None = None) -> DaemonProcess:
-        daemon = DaemonProcess(config or hot.config_path, tmp_path / f"daemon-{len(started)}.log")
+    def start(config: Path | None = None, **options) -> DaemonProcess:
+        daemon = DaemonProcess(config or hot.config_path, tmp_path / f"daemon-{len(started)}.log", **options)
         started.append(daemon)
         return daemon
 

@@ -165,10 +165,15 @@ class Journal:
 
     # -- writes ------------------------------------------------------------
 
-    def _write(self, statements: Iterable[tuple[str, Sequence]]) -> list[int]:
-        """Run statements in one committed transaction; return their lastrowids."""
+    def _write(self, statements: Iterable[tuple[str, Sequence]], durable: bool = True) -> list[int]:
+        """Run statements in one committed transaction; return their lastrowids.
+
+        A durable write is on disk (fsync) before this returns, so it survives a power
+        cut; the others (news such as a status seen while polling) survive a crash of
+        the daemon but may be lost with the power, and cost far less."""
         with self._lock:
             cursor = self._db.cursor()
+            cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             cursor.execute("BEGIN IMMEDIATE")
             try:
                 ids = []
@@ -211,7 +216,8 @@ class Journal:
 
     def set_health(self, key: str, value: str | None) -> None:
         self._write([("INSERT INTO health (key, value) VALUES (?, ?)"
-                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))])
+                      " ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))],
+                    durable=False)
 
     def bump(self, key: str, by: int = 1) -> None:
         self._write([("INSERT INTO health (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
@@ -253,8 +259,10 @@ class Journal:
     def record_documents(self, batch_id: int, documents: dict[int, str], now: float,
                          next_poll_at: float) -> None:
         """The batch's documents exist: every file becomes SUBMITTED with its id."""
-        for file_id in documents:
-            check_transition(self.get(file_id).state, FileState.SUBMITTED)
+        states = self._query(f"SELECT state FROM files WHERE id IN ({','.join('?' * len(documents))})",
+                             list(documents))
+        for row in states:
+            check_transition(FileState(row[0]), FileState.SUBMITTED)
         statements = [("UPDATE batches SET submitted_at = ?, documents_requested_at = NULL,"
                        " last_error = NULL WHERE id = ?", (now, batch_id))]
         statements += [
@@ -271,7 +279,7 @@ class Journal:
             "UPDATE files SET last_status = COALESCE(?, last_status), next_poll_at = ?,"
             " poll_failures = ?, updated_at = ? WHERE id = ?",
             (status, next_poll_at, poll_failures, now, file_id),
-        )])
+        )], durable=False)
 
     # -- reads ---------------------------------------------------------------
 
