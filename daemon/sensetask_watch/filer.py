@@ -110,34 +110,37 @@ def _same_content(path: Path, record: FileRecord) -> bool:
 def file_away(journal: Journal, record: FileRecord, done_dir: Path, failed_dir: Path) -> Path:
     """Move the file to done/ or failed/ with its report; safe to repeat after a crash.
 
-    The chosen name is recorded first (final_path); a hard link puts the file
-    there without ever replacing another; the report follows; then the
-    processing copy goes and the journal says FILED. Repeating any prefix of
-    these steps finds its own earlier work and goes on from there."""
+    The chosen name is recorded first (final_path); the report is written, so
+    that whoever sees the file finds its report; a hard link puts the file
+    there without ever replacing another; then the processing copy goes and
+    the journal says FILED. Repeating any prefix of these steps finds its own
+    earlier work and goes on from there."""
     directory = done_dir if record.outcome is Outcome.DONE else failed_dir
     source = Path(record.processing_path)
+    job_id = journal.batch(record.batch_id).job_id if record.batch_id else None
+    now = time.time()
     while True:
         if record.final_path is None or Path(record.final_path).parent != directory:
             record = journal.update(record.id, time.time(), final_path=str(free_name(directory, record.name)))
         target = Path(record.final_path)
         if os.path.lexists(source):
+            _write_report(target, build_report(record, job_id, now))
             try:
                 _link_no_replace(source, target)
             except FileExistsError:
                 if not os.path.samefile(source, target):  # the name was taken meanwhile
+                    os.unlink(target.with_name(report_name(target.name)))
                     record = journal.update(record.id, time.time(), final_path=None)
                     continue
             break
-        if os.path.lexists(target) and _same_content(target, record):
-            break  # linked and unlinked before a crash: only the report and the journal remain
-        reason = "the file disappeared from the processing area before it was filed"
-        record = journal.update(record.id, time.time(), reason=f"{record.reason}; {reason}"
-                                if record.reason else reason)
-        log.error("%s: %s; writing its report alone", record.name, reason)
+        if not (os.path.lexists(target) and _same_content(target, record)):
+            reason = "the file disappeared from the processing area before it was filed"
+            record = journal.update(record.id, time.time(), reason=f"{record.reason}; {reason}"
+                                    if record.reason else reason)
+            log.error("%s: %s; writing its report alone", record.name, reason)
+        # else: linked and unlinked before a crash; only the report and the journal remain
+        _write_report(target, build_report(record, job_id, now))
         break
-    job_id = journal.batch(record.batch_id).job_id if record.batch_id else None
-    now = time.time()
-    _write_report(target, build_report(record, job_id, now))
     if os.path.lexists(source):
         os.unlink(source)
     fsync_dir(directory)
