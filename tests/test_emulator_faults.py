@@ -133,6 +133,19 @@ def test_drop_after_rate_acts_then_hangs_up(emu, http):
     assert len(emu.jobs()) == 1  # the ambiguous outcome: it happened, nobody was told
 
 
+def test_garbage_rate_acts_then_answers_200_with_html(emu, http):
+    emu.faults.garbage_rate = 1.0
+    response = post_job(http, emu)
+    assert response.status_code == 200 and response.text.startswith("<html>")
+    assert len(emu.jobs()) == 1  # it acted: only the answer is unreadable
+
+
+def test_slow_endpoints_limit_where_answers_are_slow(emu, http):
+    emu.faults.slow_rate, emu.faults.slow_seconds = 1.0, 2.0
+    emu.faults.slow_endpoints = {"status"}
+    assert post_job(http, emu, timeout=(2, 1)).status_code == 200
+
+
 def test_slow_rate_outlasts_the_client_read_timeout(emu, http):
     emu.faults.slow_rate, emu.faults.slow_seconds = 1.0, 2.0
     with pytest.raises(requests.ReadTimeout):

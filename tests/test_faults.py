@@ -129,3 +129,30 @@ def test_wrong_api_key_pauses_without_failing_files_until_fixed_and_restarted(em
     assert hot.names(hot.failed) == []
     assert {d["sha256"] for d in emulator.documents()} == {sha256(c) for c in contents.values()}
     assert daemon.stop() == 0
+
+
+def test_expired_upload_url_gets_a_fresh_slot(emulator, hot, start_daemon):
+    emulator.api.signer.ttl_seconds = 0  # every signed URL handed out is already expired
+    hot.write_config(emulator.url)
+    daemon = start_daemon()
+    contents = drop(hot, 1)
+    daemon.wait_log("refused by the storage")
+    emulator.api.signer.ttl_seconds = 600
+    wait_for(lambda: len(hot.names(hot.done)) == 1, message="the file done with a fresh slot")
+    assert [u["sha256"] for u in emulator.uploads()] == [sha256(c) for c in contents.values()]
+    assert any(s == 403 for m, p, s in emulator.requests_log() if m == "PUT")
+    assert daemon.stop() == 0
+
+
+def test_unreadable_answers_are_retried_then_the_batch_fails_with_the_answer_quoted(emulator, hot, start_daemon):
+    emulator.faults.garbage_rate = 1.0
+    emulator.faults.endpoints = {"jobs"}
+    hot.write_config(emulator.url)
+    daemon = start_daemon()
+    drop(hot, 2)
+    wait_for(lambda: len(hot.names(hot.failed)) == 2, timeout=60, message="both files in failed/")
+    reason = hot.report(hot.failed, "doc-000.pdf")["reason"]
+    assert "3 times in a way we cannot read" in reason and "<html>" in reason
+    assert len([r for r in emulator.requests_log() if r[0] == "POST" and "jobs" in r[1]]) == 3
+    assert emulator.documents() == []
+    assert daemon.stop() == 0

@@ -20,6 +20,7 @@ _FAULT_OPTIONS = (
     ("throttle_rate", "answer 429 with Retry-After to this fraction of requests, before acting"),
     ("drop_rate", "hang up without answering on this fraction of requests, before acting"),
     ("drop_after_rate", "act, then hang up without answering, on this fraction of requests"),
+    ("garbage_rate", "act, then answer 200 with an HTML page instead of JSON, on this fraction of requests"),
     ("slow_rate", "act, then wait --slow-seconds before answering, on this fraction of requests"),
 )
 

@@ -26,6 +26,7 @@ class Faults:
     retry_after_seconds: float = 1.0
     drop_rate: float = 0.0  # read the request, close the socket, do nothing
     drop_after_rate: float = 0.0  # act, then close the socket without answering
+    garbage_rate: float = 0.0  # act, then answer 200 with an HTML page instead of JSON
     slow_rate: float = 0.0  # act, then wait slow_seconds before answering
     slow_seconds: float = 30.0
     latency_seconds: float = 0.0  # added to every API and storage request
@@ -50,6 +51,7 @@ class Outcome(enum.Enum):
     THROTTLE = "throttle"  # 429 with Retry-After
     DROP = "drop"  # close without answer, before acting
     DROP_AFTER = "drop_after"  # act, then close without answer
+    GARBAGE = "garbage"  # act, then answer 200 with a body that is not the API's JSON
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ def decide(faults: Faults, endpoint: str, rng: random.Random) -> Decision:
         return Decision(Outcome.DROP, latency_seconds=latency)
     if _hit(rng, faults.drop_after_rate):
         return Decision(Outcome.DROP_AFTER, latency_seconds=latency)
+    if _hit(rng, faults.garbage_rate):
+        return Decision(Outcome.GARBAGE, latency_seconds=latency)
     slow_here = faults.slow_endpoints is None or endpoint in faults.slow_endpoints
     slow = max(0.0, float(faults.slow_seconds)) if slow_here and _hit(rng, faults.slow_rate) else 0.0
     return Decision(latency_seconds=latency, slow_seconds=slow)

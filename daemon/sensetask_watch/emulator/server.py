@@ -212,6 +212,10 @@ class Handler(BaseHTTPRequestHandler):
         if decision.outcome is Outcome.DROP_AFTER:
             self._drop()
             return
+        if decision.outcome is Outcome.GARBAGE:  # e.g. a proxy's error page with status 200
+            page = b"<html><body><h1>Bad Gateway</h1>upstream sent an invalid response</body></html>"
+            self._send(200, page, "text/html")
+            return
         if decision.slow_seconds:
             self.server.emulator.stopping.wait(decision.slow_seconds)
         self._send(status, body, content_type, headers)
