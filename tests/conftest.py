@@ -72,8 +72,9 @@ class Hot:
         return self.config_path
 
     def names(self, folder: Path) -> list[str]:
+        """The documents in a folder: no reports, no dotfiles (a report being written is one)."""
         return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".sensetask.json")
-                      and p.name != ".sensetask-processing")
+                      and not p.name.startswith("."))
 
     def report(self, folder: Path, name: str) -> dict:
         return json.loads((folder / (name + ".sensetask.json")).read_text())
