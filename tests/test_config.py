@@ -18,6 +18,7 @@ from sensetask_watch.config import (
     ConfigError,
     ConfirmSettings,
     WatchSettings,
+    WebhookSettings,
     effective_config,
     load_config,
 )
@@ -108,6 +109,12 @@ def test_minimal_config_loads_with_every_default(site):
         "in_edit",
     )
     assert config.confirm.failed_statuses == ("failed", "error")
+    assert config.confirm.safety_poll_interval_seconds == 900
+    assert config.webhook == WebhookSettings()
+    assert not config.webhook.enabled
+    assert (config.webhook.path, config.webhook.health_path) == ("/sensetask/webhook", "/health")
+    assert config.webhook.max_body_bytes == 1048576
+    assert config.webhook.secret is None
     assert config.state_dir == Path("/var/lib/sensetask-watch")
     assert config.log_level == "info"
     assert DEFAULT_CONFIG_PATH == "/etc/sensetask-watch/config.yaml"
@@ -136,6 +143,7 @@ def test_every_setting_can_be_given(site):
             "give_up_after_seconds": 60,
             "processed_statuses": ["processed"],
             "failed_statuses": [],
+            "safety_poll_interval_seconds": 300,
         },
         state_dir="state",
         log_level="debug",
@@ -150,7 +158,7 @@ def test_every_setting_can_be_given(site):
     ) == (2.5, 1, 32)
     assert config.watch == WatchSettings("polling", 1, 9, 0.5, ("*.xml",))
     assert config.batch == BatchSettings(3, 1000, 4)
-    assert config.confirm == ConfirmSettings(2, 60, ("processed",), ())
+    assert config.confirm == ConfirmSettings(2, 60, ("processed",), (), 300)
     assert config.state_dir == site / "state"
     assert config.log_level == "debug"
 
@@ -222,7 +230,7 @@ def test_every_problem_is_reported_at_once_with_its_key_path(site):
         "At 'api.timout_seconds': unknown key 'timout_seconds'; did you mean 'timeout_seconds'? (allowed here: "
         "connect_timeout_seconds, key, key_file, on_ambiguous_submit, parallel_uploads, timeout_seconds, url)",
         "At 'colour': unknown key 'colour'; remove it or correct the spelling (allowed here: "
-        "api, batch, confirm, folders, log_level, state_dir, stop_timeout_seconds, watch)",
+        "api, batch, confirm, folders, log_level, state_dir, stop_timeout_seconds, watch, webhook)",
         f"At 'folders[0].inbox': folder {site}/missing does not exist; create it (mkdir -p {site}/missing) "
         "or correct the path",
         "At 'folders[0].parent_node': expected text but found the number 12345; put the value in quotes",
@@ -431,6 +439,262 @@ def test_a_key_file_with_two_lines_is_a_problem(site):
     assert "holds more than one word or line; leave only the API key in it" in problem
 
 
+# --- the webhook receiver ----------------------------------------------------
+
+SECRET = "whsec-0123456789abcdef"
+
+
+@pytest.fixture
+def hook_site(site):
+    (site / "webhook-secret").write_text(SECRET + "\n")
+    return site
+
+
+def test_a_full_webhook_section_loads(hook_site):
+    path = minimal(
+        hook_site,
+        webhook={
+            "listen": "0.0.0.0:8787",
+            "path": "/hooks/sensetask",
+            "health_path": "/healthz",
+            "secret_file": "webhook-secret",
+            "max_body_bytes": 4096,
+        },
+        confirm={"safety_poll_interval_seconds": 600},
+    )
+
+    config = load_config(path, environ={"SENSETASK_WEBHOOK_SECRET": "from-env"})
+
+    assert config.webhook == WebhookSettings(
+        listen="0.0.0.0:8787",
+        host="0.0.0.0",
+        port=8787,
+        path="/hooks/sensetask",
+        health_path="/healthz",
+        secret=SECRET,
+        secret_source=f"webhook.secret_file {hook_site / 'webhook-secret'}",
+        max_body_bytes=4096,
+    )
+    assert config.webhook.enabled
+    assert config.confirm.safety_poll_interval_seconds == 600
+
+
+@pytest.mark.parametrize(
+    "listen, host, port",
+    [
+        ("127.0.0.1:8787", "127.0.0.1", 8787),
+        ("localhost:1", "localhost", 1),
+        ("[::1]:65535", "::1", 65535),
+        ("[::]:8787", "::", 8787),
+        ("hooks.example.com:443", "hooks.example.com", 443),
+    ],
+)
+def test_listen_is_taken_apart_into_host_and_port(hook_site, listen, host, port):
+    path = minimal(hook_site, webhook={"listen": listen, "secret_file": "webhook-secret"})
+
+    config = load_config(path, environ={})
+
+    assert (config.webhook.listen, config.webhook.host, config.webhook.port) == (listen, host, port)
+    assert WebhookSettings(listen=listen).host == host  # the dataclass takes it apart too
+
+
+def test_an_empty_webhook_section_means_no_receiver(site):
+    for webhook in (None, {}):
+        config = load_config(minimal(site, webhook=webhook), environ={})
+
+        assert config.webhook == WebhookSettings()
+        assert not config.webhook.enabled
+
+
+@pytest.mark.parametrize(
+    "listen, detail",
+    [
+        ("8787", "(the host is missing)"),
+        ("host:", "(the port is missing)"),
+        (":8787", "(the host is missing"),
+        ("host:99999", "port 99999 in 'host:99999' is out of range; use a port from 1 to 65535"),
+        ("host:0", "port 0 in 'host:0' is out of range"),
+        ("host:http", "port 'http' in 'host:http' is not a number"),
+        ("a:b:c", "(an IPv6 address goes in brackets: [::1]:8787)"),
+        ("::1:8787", "(an IPv6 address goes in brackets: [::1]:8787)"),
+        ("[::1]8787", "(an IPv6 address goes in brackets: [::1]:8787)"),
+        ("[nope]:8787", "'nope' in '[nope]:8787' is not an IPv6 address"),
+        ("300.1.2.3:8787", "'300.1.2.3' in '300.1.2.3:8787' is neither an IPv4 address nor a host name"),
+        ("bad_host:8787", "is neither an IPv4 address nor a host name"),
+        ("host :8787", "holds a space"),
+    ],
+)
+def test_a_bad_listen_address_names_the_expected_form(hook_site, listen, detail):
+    path = minimal(hook_site, webhook={"listen": listen, "secret_file": "webhook-secret"})
+
+    (problem,) = problems(path)
+
+    assert problem.startswith("At 'webhook.listen': ")
+    assert detail in problem
+    assert "127.0.0.1:8787" in problem
+
+
+def test_a_listen_port_written_as_a_number_asks_for_host_and_port(hook_site):
+    path = write(
+        hook_site,
+        f"""\
+        api: {{key_file: api-key}}
+        folders: [{{inbox: inbox, done: done, failed: failed, parent_node: a}}]
+        webhook:
+          listen: 8787
+          secret_file: webhook-secret
+        """,
+    )
+
+    assert problems(path) == [
+        "At 'webhook.listen': expected text but found the number 8787; "
+        'write HOST:PORT in quotes, e.g. "127.0.0.1:8787"'
+    ]
+
+
+def test_webhook_secret_inline(site):
+    config = load_config(
+        minimal(site, webhook={"listen": "0.0.0.0:8787", "secret": f" {SECRET} "}),
+        environ={"SENSETASK_WEBHOOK_SECRET": "from-env"},
+    )
+
+    assert (config.webhook.secret, config.webhook.secret_source) == (SECRET, "webhook.secret")
+
+
+def test_webhook_secret_from_the_environment(site):
+    config = load_config(
+        minimal(site, webhook={"listen": "0.0.0.0:8787"}),
+        environ={"SENSETASK_WEBHOOK_SECRET": f"{SECRET}\n"},
+    )
+
+    assert (config.webhook.secret, config.webhook.secret_source) == (
+        SECRET,
+        "environment SENSETASK_WEBHOOK_SECRET",
+    )
+
+
+def test_webhook_secret_and_secret_file_together_is_a_problem(hook_site):
+    path = minimal(
+        hook_site,
+        webhook={"listen": "0.0.0.0:8787", "secret": SECRET, "secret_file": "webhook-secret"},
+    )
+
+    assert problems(path) == [
+        "At 'webhook.secret': webhook.secret and webhook.secret_file are both set; remove "
+        "webhook.secret and keep the secret only in the secret file"
+    ]
+
+
+def test_an_empty_webhook_secret_file_is_a_problem(hook_site):
+    (hook_site / "webhook-secret").write_text("\n")
+    path = minimal(hook_site, webhook={"listen": "127.0.0.1:8787", "secret_file": "webhook-secret"})
+
+    assert problems(path, environ={"SENSETASK_WEBHOOK_SECRET": SECRET}) == [
+        f"At 'webhook.secret_file': secret file {hook_site / 'webhook-secret'} is empty; "
+        "put the webhook secret in it"
+    ]
+
+
+def test_a_missing_webhook_secret_file_is_a_problem(site):
+    path = minimal(site, webhook={"listen": "127.0.0.1:8787", "secret_file": "/nonexistent/secret"})
+
+    assert problems(path) == [
+        "At 'webhook.secret_file': secret file /nonexistent/secret does not exist; create it "
+        "(readable only by the daemon) or correct webhook.secret_file"
+    ]
+
+
+def test_a_webhook_secret_file_that_is_a_folder_is_a_problem(site):
+    path = minimal(site, webhook={"listen": "127.0.0.1:8787", "secret_file": "done"})
+
+    assert problems(path) == [
+        f"At 'webhook.secret_file': secret file {site / 'done'} is a directory; point "
+        "webhook.secret_file at the file holding the secret"
+    ]
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:8787", "[::]:8787", "192.0.2.7:8787", "hooks.example.com:443"])
+def test_a_receiver_beyond_this_machine_needs_a_secret(site, listen):
+    path = minimal(site, webhook={"listen": listen})
+
+    assert problems(path, environ={"SENSETASK_WEBHOOK_SECRET": " "}) == [
+        f"At 'webhook.secret_file': the webhook receiver listens on {listen}, beyond this machine, "
+        "without a secret; set webhook.secret_file to a file holding the secret configured for the "
+        "endpoint in SenseTask (Settings > Developers > Webhooks), or set SENSETASK_WEBHOOK_SECRET "
+        "(or listen on 127.0.0.1 behind a reverse proxy)"
+    ]
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:8787", "127.9.9.9:8787", "localhost:8787", "[::1]:8787"])
+def test_a_loopback_receiver_needs_no_secret(site, listen):
+    config = load_config(minimal(site, webhook={"listen": listen}), environ={})
+
+    assert config.webhook.enabled
+    assert (config.webhook.secret, config.webhook.secret_source) == (None, None)
+
+
+def test_without_listen_the_secret_settings_are_unused(site):
+    path = minimal(site, webhook={"secret_file": "/nonexistent/secret"})
+
+    config = load_config(path, environ={"SENSETASK_WEBHOOK_SECRET": SECRET})
+
+    assert not config.webhook.enabled
+    assert (config.webhook.secret, config.webhook.secret_source) == (None, None)
+
+
+def test_webhook_path_and_health_path_must_differ(hook_site):
+    path = minimal(
+        hook_site,
+        webhook={"listen": "127.0.0.1:8787", "path": "/health", "secret_file": "webhook-secret"},
+    )
+
+    assert problems(path) == [
+        "At 'webhook.health_path': webhook.health_path is the same as webhook.path (/health); "
+        "give the health check a path of its own"
+    ]
+
+
+@pytest.mark.parametrize(
+    "webhook, expected",
+    [
+        (
+            {"path": "sensetask/webhook"},
+            "At 'webhook.path': 'sensetask/webhook' is not valid here; write a URL path starting with '/'",
+        ),
+        (
+            {"health_path": "health"},
+            "At 'webhook.health_path': 'health' is not valid here; write a URL path starting with '/'",
+        ),
+        ({"max_body_bytes": 1023}, "At 'webhook.max_body_bytes': 1023 is too small; use 1024 or more"),
+        (
+            {"max_body_bytes": 67108865},
+            "At 'webhook.max_body_bytes': 67108865 is too large; use 67108864 or less",
+        ),
+        ({"listen": ""}, "At 'webhook.listen': the value is empty; fill it in"),
+        (
+            {"lisen": "127.0.0.1:8787"},
+            "At 'webhook.lisen': unknown key 'lisen'; did you mean 'listen'? (allowed here: "
+            "health_path, listen, max_body_bytes, path, secret, secret_file)",
+        ),
+        (
+            {"port": 8787},
+            "At 'webhook.port': unknown key 'port'; remove it or correct the spelling (allowed here: "
+            "health_path, listen, max_body_bytes, path, secret, secret_file)",
+        ),
+    ],
+)
+def test_a_bad_webhook_value_is_named_with_its_fix(site, webhook, expected):
+    (problem,) = problems(minimal(site, webhook=webhook))
+
+    assert problem.startswith(expected)
+
+
+def test_safety_poll_interval_must_be_positive(site):
+    assert problems(minimal(site, confirm={"safety_poll_interval_seconds": 0})) == [
+        "At 'confirm.safety_poll_interval_seconds': 0 is too small; use a number greater than 0"
+    ]
+
+
 # --- folders on disk -------------------------------------------------------
 
 
@@ -613,8 +877,38 @@ def test_effective_config_holds_every_setting_as_plain_data(site):
     assert data["confirm"]["failed_statuses"] == ["failed", "error"]
     assert data["api"]["key_source"] == f"api.key_file {site}/api-key"
     assert set(data) == {"api", "folders", "watch", "batch", "confirm", "state_dir", "log_level",
-                         "stop_timeout_seconds"}
+                         "stop_timeout_seconds", "webhook"}
     assert set(data["watch"]) == set(SCHEMA["properties"]["watch"]["properties"])
+    assert set(data["confirm"]) == set(SCHEMA["properties"]["confirm"]["properties"])
+    assert data["webhook"] == {
+        "listen": None,
+        "host": None,
+        "port": None,
+        "path": "/sensetask/webhook",
+        "health_path": "/health",
+        "secret_source": None,
+        "max_body_bytes": 1048576,
+    }
+
+
+@pytest.mark.parametrize(
+    "webhook, environ",
+    [
+        ({"listen": "0.0.0.0:8787", "secret_file": "webhook-secret"}, {}),
+        ({"listen": "0.0.0.0:8787", "secret": SECRET}, {}),
+        ({"listen": "0.0.0.0:8787"}, {"SENSETASK_WEBHOOK_SECRET": SECRET}),
+    ],
+)
+def test_effective_config_never_shows_the_webhook_secret(hook_site, webhook, environ):
+    config = load_config(minimal(hook_site, webhook=webhook), environ=environ)
+    assert config.webhook.secret == SECRET
+
+    data = effective_config(config)
+
+    assert data["webhook"]["secret"] == "***redacted***"
+    assert (data["webhook"]["host"], data["webhook"]["port"]) == ("0.0.0.0", 8787)
+    for text in (json.dumps(data), yaml.safe_dump(data), repr(config), str(config)):
+        assert SECRET not in text
 
 
 # --- the pieces ---------------------------------------------------------------

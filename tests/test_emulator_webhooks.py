@@ -84,7 +84,7 @@ def test_a_finished_document_is_announced_with_the_secret(receiver):
         assert sorted(e[1]["objectId"] for e in receiver.events) == sorted(ids[:2])  # stuck never finishes
         for secret, event in receiver.events:
             assert secret == "s3cret"
-            assert event["type"] == "document.processed" and event["data"] == {"entities": []}
+            assert event["type"] == "document.processed" and len(event["data"]["entities"]) == 2
         assert sorted(emu.webhook_deliveries()) == sorted((i, "document.processed", 200) for i in ids[:2])
 
 
@@ -127,3 +127,15 @@ def test_webhook_faults_lose_or_repeat_events(receiver):
         [doc_id] = submit(emu, "scan")
         wait_for(lambda: len(receiver.events) == 2, message="a duplicated event")
         assert [e[1]["objectId"] for e in receiver.events] == [doc_id, doc_id]
+
+
+
+def test_ocr_events_and_delays_are_emulated(receiver):
+    with Emulator(api_keys=(KEY,), processing_seconds=0.0, webhook_url=receiver.url, ocr_events=True) as emu:
+        emu.faults.webhook_delay_seconds = 1.0
+        started = time.monotonic()
+        (doc_id,) = submit(emu, "scan")
+        wait_for(lambda: len(receiver.events) == 2, message="two events")
+        assert time.monotonic() - started >= 1.0
+        assert [e["type"] for _, e in receiver.events] == ["document.ocr_complete", "document.processed"]
+        assert all(e["objectId"] == doc_id for _, e in receiver.events)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import json
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ from .settle import SettleTracker
 from .states import FileState, Outcome
 from .submit import Submitter
 from .watcher import FolderLister, Watcher, choose_mode, filesystem_type
+from .webhook import WebhookApp, WebhookServer
 
 log = logging.getLogger("sensetask_watch")
 
@@ -138,13 +140,18 @@ class Daemon:
         self.health = ApiHealth(self.journal)
         self.client.observer = self.health
         confirm = self.config.confirm
-        rules = ConfirmRules(confirm.poll_interval_seconds, confirm.give_up_after_seconds,
+        webhook = self.config.webhook
+        # With a webhook receiver, polling is only the safety net for lost events.
+        interval = confirm.safety_poll_interval_seconds if webhook.enabled else confirm.poll_interval_seconds
+        rules = ConfirmRules(interval, confirm.give_up_after_seconds,
                              frozenset(confirm.processed_statuses), frozenset(confirm.failed_statuses))
-        self.poller = Poller(self.client, self.journal, rules, self.file_wakeup.set)
+        self.poller = Poller(self.client, self.journal, rules, self.file_wakeup.set,
+                             recheck_interval=confirm.poll_interval_seconds)
         parent_nodes = {f.name: f.parent_node for f in self.config.folders}
         self.submitter = Submitter(self.client, self.journal, self.upload_pool, self.stop,
-                                   confirm.poll_interval_seconds, self.config.api.on_ambiguous_submit,
+                                   interval, self.config.api.on_ambiguous_submit,
                                    parent_nodes.__getitem__, self.file_wakeup.set)
+        self.webhook_server = self._webhook_server() if webhook.enabled else None
         watch = self.config.watch
         for settings in self.config.folders:
             fs_type = filesystem_type(settings.inbox)
@@ -156,10 +163,40 @@ class Daemon:
             log.info("watching %s (%s, %s) -> done %s, failed %s", settings.inbox, fs_type, mode,
                      settings.done, settings.failed)
 
+    def _webhook_server(self) -> WebhookServer:
+        webhook = self.config.webhook
+        app = WebhookApp(path=webhook.path, health_path=webhook.health_path, secret=webhook.secret,
+                         max_body_bytes=webhook.max_body_bytes, on_event=self._on_event,
+                         health=self._health_report)
+        try:
+            server = WebhookServer(app, webhook.host, webhook.port)
+        except OSError as error:
+            raise UserError(f"cannot listen for webhooks on {webhook.listen}: {error.strerror}; free the "
+                            "port or change webhook.listen", ExitCode.UNAVAILABLE) from None
+        log.info("webhook receiver on http://%s%s (health: %s)", webhook.listen, webhook.path,
+                 webhook.health_path)
+        return server
+
+    def _on_event(self, object_id: str, event_type: str, data: object) -> None:
+        """Called by the receiver's threads: record the event, wake the confirm thread."""
+        self.journal.add_event(object_id, event_type, None if data is None else json.dumps(data), time.time())
+        log.debug("webhook: %s for document %s", event_type, object_id)
+        self.file_wakeup.set()
+
+    def _health_report(self) -> dict:
+        counts = self.journal.state_counts()
+        api = "paused" if self.health.paused else ("failing" if self.health.failing_since else "answering")
+        return {"status": "up", "api": api,
+                "queued": counts.get("claimed", 0) + counts.get("batched", 0),
+                "in_flight": counts.get("uploaded", 0) + counts.get("submitted", 0),
+                "to_file": counts.get("confirmed", 0)}
+
     def run(self) -> int:
         self._prepare()
         try:
             self._recover()
+            if self.webhook_server is not None:
+                self.webhook_server.start()
             self.watcher.start()
             filer_thread = threading.Thread(target=self._confirm_and_file_loop, name="confirm-file")
             filer_thread.start()
@@ -170,6 +207,8 @@ class Daemon:
             finally:
                 self.request_stop()
                 self.watcher.stop()
+                if self.webhook_server is not None:
+                    self.webhook_server.stop()
             if not self._finish_within(self.config.stop_timeout_seconds, filer_thread):
                 # The journal holds every step already taken; what was cut off resumes.
                 log.warning("stop limit of %gs (stop_timeout_seconds) reached with uploads still "
@@ -325,6 +364,7 @@ class Daemon:
             try:
                 self._file_confirmed()
                 if not self.health.paused:
+                    self.poller.apply_events(time.time())
                     self.poller.poll_due(time.time())
             except Exception:
                 log.exception("error while confirming or filing; continuing")

@@ -10,6 +10,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 64
+    UNAVAILABLE = 69      # the webhook port cannot be had
     SOFTWARE = 70         # a bug of ours
     CANT_CREATE = 73      # state_dir or the processing area cannot be created
     TEMPFAIL = 75         # another daemon holds the state directory

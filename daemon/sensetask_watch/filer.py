@@ -39,7 +39,7 @@ def report_name(name: str) -> str:
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def build_report(record: FileRecord, job_id: str | None, filed_at: float) -> dict:
@@ -61,6 +61,10 @@ def build_report(record: FileRecord, job_id: str | None, filed_at: float) -> dic
         "confirmed_at": _iso(record.confirmed_at),
         "filed_at": _iso(filed_at),
     }
+    if record.ocr_complete_at is not None:
+        report["ocr_complete_at"] = _iso(record.ocr_complete_at)
+    if record.extraction:
+        report["extraction"] = json.loads(record.extraction)
     if record.possible_duplicate or record.notes:
         report["possible_duplicate"] = bool(record.possible_duplicate)
         report["notes"] = record.notes

@@ -58,7 +58,16 @@ CREATE TABLE IF NOT EXISTS files (
     poll_failures   INTEGER NOT NULL DEFAULT 0,
     possible_duplicate INTEGER NOT NULL DEFAULT 0,
     notes           TEXT,
+    extraction      TEXT,   -- JSON: the data of the document.processed event
+    ocr_complete_at REAL,
     updated_at      REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (  -- webhook events not yet applied
+    id          INTEGER PRIMARY KEY,
+    object_id   TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    data        TEXT,
+    received_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS health (
     key    TEXT PRIMARY KEY,
@@ -68,7 +77,12 @@ CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_document ON files(document_id);
 CREATE INDEX IF NOT EXISTS files_batch ON files(batch_id);
 """
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# What turns a journal of an older version into the current one.
+MIGRATIONS = {
+    2: ["ALTER TABLE files ADD COLUMN extraction TEXT",
+        "ALTER TABLE files ADD COLUMN ocr_complete_at REAL"],
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +113,8 @@ class FileRecord:
     poll_failures: int
     possible_duplicate: int
     notes: str | None
+    extraction: str | None
+    ocr_complete_at: float | None
     updated_at: float
 
     @classmethod
@@ -130,6 +146,7 @@ _UPDATABLE = frozenset({
     "batch_id", "file_uri", "document_id", "last_status", "outcome", "reason", "final_path",
     "uploaded_at", "submitted_at", "confirmed_at", "filed_at", "next_poll_at", "mime",
     "size", "mtime_ns", "inode", "sha256", "poll_failures", "possible_duplicate", "notes",
+    "extraction", "ocr_complete_at",
 })
 _BATCH_UPDATABLE = frozenset({
     "job_id", "submitted_at", "attempts", "next_try_at", "last_error", "bad_answers",
@@ -149,9 +166,13 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise RuntimeError(f"{self.path} was written by another version of sensetask-watch "
-                               f"(journal schema {version}, this one knows {SCHEMA_VERSION})")
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} was written by a newer sensetask-watch (journal schema "
+                               f"{version}, this one knows up to {SCHEMA_VERSION}); install that version")
+        if version:
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    self._db.execute(statement)
         self._db.executescript(SCHEMA)
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -327,6 +348,29 @@ class Journal:
 
     def health(self) -> dict[str, str]:
         return health_of(self._query)
+
+    def file_by_document(self, document_id: str) -> FileRecord | None:
+        rows = self._query("SELECT * FROM files WHERE document_id = ? ORDER BY id DESC LIMIT 1", (document_id,))
+        return FileRecord.from_row(rows[0]) if rows else None
+
+    def state_counts(self) -> dict[str, int]:
+        """How many files are in each state on the road (the finished ones not counted)."""
+        active = [s.value for s in FileState if s is not FileState.FILED]
+        rows = self._query(f"SELECT state, COUNT(*) FROM files WHERE state IN ({','.join('?' * len(active))})"
+                           " GROUP BY state", active)
+        return {r[0]: r[1] for r in rows}
+
+    # -- webhook events waiting to be applied ---------------------------------
+
+    def add_event(self, object_id: str, event_type: str, data: str | None, now: float) -> None:
+        self._write([("INSERT INTO events (object_id, type, data, received_at) VALUES (?, ?, ?, ?)",
+                      (object_id, event_type, data, now))])
+
+    def pending_events(self, limit: int = 200) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM events ORDER BY id LIMIT ?", (limit,))
+
+    def delete_event(self, event_id: int) -> None:
+        self._write([("DELETE FROM events WHERE id = ?", (event_id,))], durable=False)
 
     def next_poll_time(self) -> float | None:
         (row,) = self._query("SELECT MIN(next_poll_at) FROM files WHERE state = ?",

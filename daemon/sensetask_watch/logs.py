@@ -21,3 +21,8 @@ def configure(level: str = "info", stream=None) -> None:
     root.propagate = False
     # Never let a library log a request with its headers (the ApiKey) at debug level.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # The webhook server's own warnings (connection limit, socket errors) go to the same place.
+    waitress = logging.getLogger("waitress")
+    waitress.handlers[:] = [handler]
+    waitress.setLevel(logging.WARNING)
+    waitress.propagate = False

@@ -48,12 +48,19 @@ class Submitter:
 
     # -- the whole batch ----------------------------------------------------
 
+    def _progress_mark(self, batch_id: int) -> tuple:
+        batch = self.journal.batch(batch_id)
+        return batch.job_id, tuple(f.state for f in self.journal.batch_files(batch_id))
+
     def advance(self, batch_id: int) -> None:
+        before = self._progress_mark(batch_id)
         try:
             self._advance(batch_id)
         except RetryLater as later:
             batch = self.journal.batch(batch_id)
-            attempts = batch.attempts + 1
+            # Backoff grows only while nothing moves; a try that got some files
+            # uploaded starts the count again (the API is working, just flaky).
+            attempts = 1 if self._progress_mark(batch_id) != before else batch.attempts + 1
             delay = backoff_delay(attempts, retry_after=later.retry_after)
             self.journal.update_batch(batch_id, attempts=attempts, next_try_at=time.time() + delay,
                                       last_error=str(later))
@@ -144,6 +151,7 @@ class Submitter:
                                       now, now + self.poll_interval)
         for record, document_id in zip(uploaded, document_ids):
             log.info("submitted %s: document %s in job %s", record.name, document_id, batch.job_id)
+        self.on_confirmed()  # webhook events that raced ahead of this answer can now be applied
 
     # -- when it goes wrong --------------------------------------------------
 

@@ -17,6 +17,7 @@ from .model import (
     ConfirmSettings,
     FolderSettings,
     WatchSettings,
+    WebhookSettings,
 )
 from .redact import REDACTED, effective_config
 from .schema import SCHEMA
@@ -32,6 +33,7 @@ __all__ = [
     "ConfirmSettings",
     "FolderSettings",
     "WatchSettings",
+    "WebhookSettings",
     "effective_config",
     "load_config",
 ]

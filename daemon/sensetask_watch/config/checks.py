@@ -1,4 +1,4 @@
-"""Checks a schema cannot make: the API key, the folders on disk, overlapping statuses.
+"""Checks a schema cannot make: the API key, the webhook, the folders on disk, overlapping statuses.
 
 Each check returns problems ``(key_path, message)`` like ``validate`` does, and
 looks only at settings whose type the schema already accepted (the caller
@@ -7,12 +7,18 @@ passes ``usable(key_path)``). The decisions that need no disk
 inputs.
 """
 
+import ipaddress
 import os
 import pwd
+import re
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
+from .schema import LISTEN_EXAMPLE
+
 API_KEY_VARIABLE = "SENSETASK_API_KEY"
+WEBHOOK_SECRET_VARIABLE = "SENSETASK_WEBHOOK_SECRET"
 
 NO_KEY = (
     "no API key configured; put the key in a file readable only by the daemon "
@@ -32,84 +38,270 @@ def _user():
         return f"uid {os.geteuid()}"
 
 
-# --- API key ---------------------------------------------------------------
+# --- API key and webhook secret ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretSetting:
+    """Where one secret can come from: a file, the value itself, or an environment variable."""
+
+    section: str  # "api"
+    file_key: str  # "key_file"
+    inline_key: str  # "key"
+    variable: str  # "SENSETASK_API_KEY"
+    what: str  # "API key", as in "put the API key in it"
+    short: str  # "key", as in "keep the key only in the key file"
+    file_noun: str  # "key file"
+
+    def named_in(self, section):
+        """True if ``section`` names the secret's file or the secret itself."""
+        return self.file_key in section or self.inline_key in section
+
+    @property
+    def file_setting(self):
+        return f"{self.section}.{self.file_key}"
+
+    @property
+    def inline_setting(self):
+        return f"{self.section}.{self.inline_key}"
+
+
+API_KEY = SecretSetting("api", "key_file", "key", API_KEY_VARIABLE, "API key", "key", "key file")
+WEBHOOK_SECRET = SecretSetting(
+    "webhook",
+    "secret_file",
+    "secret",
+    WEBHOOK_SECRET_VARIABLE,
+    "webhook secret",
+    "secret",
+    "secret file",
+)
 
 
 def api_key(api, base_dir, environ, usable):
     """Return ``(key, key_source, problems)`` for the ``api`` section.
 
     api.key_file wins over api.key (both set is a problem), and the environment
-    variable is used only when neither is set.
+    variable is used only when neither is set. No key anywhere is a problem.
     """
-    problems = []
-    key = source = None
-    if "key" in api and "key_file" in api:
-        problems.append(
-            (
-                ("api", "key"),
-                "api.key and api.key_file are both set; remove api.key and keep the key only in the key file",
-            )
-        )
-    if "key_file" in api and usable(("api", "key_file")):
-        path = resolve_path(api["key_file"], base_dir)
-        key, message = read_key_file(path)
-        if message:
-            problems.append((("api", "key_file"), message))
-        source = f"api.key_file {path}"
-    elif "key" in api and usable(("api", "key")):
-        key, source = api["key"].strip(), "api.key"
-        message = _key_text_problem(key, "api.key")
-        if message:
-            problems.append((("api", "key"), message))
-    elif "key" not in api and "key_file" not in api:
-        key, source = environ.get(API_KEY_VARIABLE, "").strip(), f"environment {API_KEY_VARIABLE}"
-        if not key:
-            problems.append((("api", "key_file"), NO_KEY))
-        else:
-            message = _key_text_problem(key, f"the environment variable {API_KEY_VARIABLE}")
-            if message:
-                problems.append((("api", "key_file"), message))
+    key, source, problems = secret(API_KEY, api, base_dir, environ, usable)
+    if not API_KEY.named_in(api) and source is None:
+        problems.append((("api", "key_file"), NO_KEY))
     return key, source, problems
 
 
-def read_key_file(path):
-    """Return ``(key, problem_message_or_None)`` for the key file at ``path``."""
+def secret(setting, section, base_dir, environ, usable):
+    """Return ``(value, source, problems)`` for the secret ``setting`` in ``section``.
+
+    The file wins over the value itself (both set is a problem), and the
+    environment variable is used only when neither is set. When none of the
+    three holds anything, value and source are None and there is no problem:
+    whether that is one is the caller's decision.
+    """
+    problems = []
+    value = source = None
+    file_path = (setting.section, setting.file_key)
+    inline_path = (setting.section, setting.inline_key)
+    if setting.inline_key in section and setting.file_key in section:
+        problems.append(
+            (
+                inline_path,
+                f"{setting.inline_setting} and {setting.file_setting} are both set; remove "
+                f"{setting.inline_setting} and keep the {setting.short} only in the {setting.file_noun}",
+            )
+        )
+    if setting.file_key in section and usable(file_path):
+        path = resolve_path(section[setting.file_key], base_dir)
+        value, message = read_key_file(path, setting)
+        if message:
+            problems.append((file_path, message))
+        source = f"{setting.file_setting} {path}"
+    elif setting.inline_key in section and usable(inline_path):
+        value, source = section[setting.inline_key].strip(), setting.inline_setting
+        message = _key_text_problem(value, setting.inline_setting, setting)
+        if message:
+            problems.append((inline_path, message))
+    elif not setting.named_in(section):
+        value = environ.get(setting.variable, "").strip()
+        if value:
+            source = f"environment {setting.variable}"
+            message = _key_text_problem(
+                value, f"the environment variable {setting.variable}", setting
+            )
+            if message:
+                problems.append((file_path, message))
+        else:
+            value = None
+    return value, source, problems
+
+
+def read_key_file(path, setting=API_KEY):
+    """Return ``(value, problem_message_or_None)`` for the key (or secret) file at ``path``."""
+    noun = setting.file_noun
     try:
         with open(path, encoding="utf-8") as file:
             key = file.read().strip()
     except FileNotFoundError:
         return (
             None,
-            f"key file {path} does not exist; create it (readable only by the daemon) or correct api.key_file",
+            f"{noun} {path} does not exist; create it (readable only by the daemon) or correct "
+            f"{setting.file_setting}",
         )
     except IsADirectoryError:
         return (
             None,
-            f"key file {path} is a directory; point api.key_file at the file holding the key",
+            f"{noun} {path} is a directory; point {setting.file_setting} at the file holding "
+            f"the {setting.short}",
         )
     except PermissionError:
         return None, (
-            f"key file {path} is not readable by user {_user()}; make it readable by "
+            f"{noun} {path} is not readable by user {_user()}; make it readable by "
             f"the daemon's user only (chown and chmod 600)"
         )
     except UnicodeDecodeError:
-        return None, f"key file {path} is not text; put the API key in it as plain text"
+        return None, f"{noun} {path} is not text; put the {setting.what} in it as plain text"
     except OSError as error:
         return (
             None,
-            f"cannot read key file {path} ({error.strerror}); check the path and its permissions",
+            f"cannot read {noun} {path} ({error.strerror}); check the path and its permissions",
         )
     if not key:
-        return None, f"key file {path} is empty; put the API key in it"
-    return key, _key_text_problem(key, f"key file {path}")
+        return None, f"{noun} {path} is empty; put the {setting.what} in it"
+    return key, _key_text_problem(key, f"{noun} {path}", setting)
 
 
-def _key_text_problem(key, where):
+def _key_text_problem(key, where, setting=API_KEY):
     if not key:
-        return f"{where} is blank; fill in the API key"
+        return f"{where} is blank; fill in the {setting.what}"
     if any(character.isspace() for character in key):
-        return f"{where} holds more than one word or line; leave only the API key in it"
+        return f"{where} holds more than one word or line; leave only the {setting.what} in it"
     return None
+
+
+# --- webhook -----------------------------------------------------------------
+
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_listen(text):
+    """Return ``(host, port, None)`` for "HOST:PORT", else ``(None, None, message)``.
+
+    HOST is an IPv4 address, a host name, or an IPv6 address in brackets
+    ("[::1]:8787", host "::1"); PORT is 1..65535.
+    """
+    example = f"e.g. {LISTEN_EXAMPLE}"
+    wrong = f"{text!r} is not HOST:PORT; write the address and port to listen on, {example}"
+    if any(character.isspace() for character in text):
+        return None, None, f"{text!r} holds a space; write HOST:PORT without spaces, {example}"
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            return None, None, f"{wrong} (an IPv6 address goes in brackets: [::1]:8787)"
+        port_text = rest[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None, None, (
+                f"{host!r} in {text!r} is not an IPv6 address; write [IPv6]:PORT such as "
+                f"[::1]:8787, or HOST:PORT, {example}"
+            )
+    else:
+        host, colon, port_text = text.rpartition(":")
+        if not colon:
+            hint = " (the host is missing)" if text.isdigit() else ""
+            return None, None, f"{wrong}{hint}"
+        if ":" in host:
+            return None, None, f"{wrong} (an IPv6 address goes in brackets: [::1]:8787)"
+        if not host:
+            return None, None, (
+                f"{wrong} (the host is missing; 0.0.0.0 listens on every IPv4 address)"
+            )
+        if not _valid_host(host):
+            return None, None, (
+                f"{host!r} in {text!r} is neither an IPv4 address nor a host name; write the "
+                f"address and port to listen on, {example}"
+            )
+    if not port_text:
+        return None, None, f"{wrong} (the port is missing)"
+    if not (port_text.isascii() and port_text.isdigit()):
+        return None, None, (
+            f"port {port_text!r} in {text!r} is not a number; write HOST:PORT with a port "
+            f"from 1 to 65535, {example}"
+        )
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        return None, None, (
+            f"port {port} in {text!r} is out of range; use a port from 1 to 65535, {example}"
+        )
+    return host, port, None
+
+
+def _valid_host(host):
+    if all(character.isdigit() or character == "." for character in host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    name = host[:-1] if host.endswith(".") else host
+    return len(name) <= 253 and all(_HOSTNAME_LABEL.match(label) for label in name.split("."))
+
+
+def is_loopback(host):
+    """True for "localhost" and loopback addresses (127.0.0.0/8, ::1).
+
+    Wildcards (0.0.0.0, ::) and every other address or name count as reachable from elsewhere.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook(section, base_dir, environ, usable):
+    """Return ``(host, port, secret, secret_source, problems)`` for the ``webhook`` section.
+
+    webhook.path and webhook.health_path must differ. Without ``listen`` there
+    is no receiver: the secret settings are allowed but neither read nor
+    checked. With it, a receiver reachable from beyond this machine needs a
+    secret.
+    """
+    problems = []
+    host = port = None
+    if (
+        usable(("webhook", "path"))
+        and usable(("webhook", "health_path"))
+        and section["path"] == section["health_path"]
+    ):
+        problems.append(
+            (
+                ("webhook", "health_path"),
+                f"webhook.health_path is the same as webhook.path ({section['path']}); give the "
+                f"health check a path of its own",
+            )
+        )
+    if "listen" not in section:
+        return host, port, None, None, problems
+    if usable(("webhook", "listen")):
+        host, port, message = parse_listen(section["listen"])
+        if message:
+            problems.append((("webhook", "listen"), message))
+    value, source, secret_problems = secret(WEBHOOK_SECRET, section, base_dir, environ, usable)
+    problems += secret_problems
+    no_secret = source is None and not WEBHOOK_SECRET.named_in(section)
+    if host is not None and no_secret and not is_loopback(host):
+        problems.append(
+            (
+                ("webhook", "secret_file"),
+                f"the webhook receiver listens on {section['listen']}, beyond this machine, without "
+                f"a secret; set webhook.secret_file to a file holding the secret configured for "
+                f"the endpoint in SenseTask (Settings > Developers > Webhooks), or set "
+                f"{WEBHOOK_SECRET_VARIABLE} (or listen on 127.0.0.1 behind a reverse proxy)",
+            )
+        )
+    return host, port, value, source, problems
 
 
 # --- folders ---------------------------------------------------------------

@@ -20,6 +20,7 @@ from .model import (
     ConfirmSettings,
     FolderSettings,
     WatchSettings,
+    WebhookSettings,
 )
 from .schema import SCHEMA
 from .validate import schema_problems
@@ -48,7 +49,9 @@ class ConfigError(Exception):
 def load_config(path=DEFAULT_CONFIG_PATH, environ=os.environ):
     """Load, check and return the ``Config`` in the YAML file at ``path``.
 
-    ``environ`` supplies SENSETASK_API_KEY when the file names no key.
+    ``environ`` supplies SENSETASK_API_KEY when the file names no key, and
+    SENSETASK_WEBHOOK_SECRET when the webhook receiver is on and the file names
+    no secret.
     Raises ``ConfigError`` listing every problem found.
     """
     path = Path(os.path.abspath(path))
@@ -82,6 +85,11 @@ def load_config(path=DEFAULT_CONFIG_PATH, environ=os.environ):
             ]
         )
 
+    webhook = (None, None, None, None)  # host, port, secret, secret_source
+    if usable(("webhook",)):
+        *webhook, webhook_problems = checks.webhook(data["webhook"], base_dir, environ, usable)
+        problems += webhook_problems
+
     if usable(("confirm",)):
         problems += checks.status_problems(data["confirm"], usable)
 
@@ -90,7 +98,7 @@ def load_config(path=DEFAULT_CONFIG_PATH, environ=os.environ):
 
     if problems:
         raise ConfigError(path, _format(problems))
-    return _build(data, path, key, key_source, folders)
+    return _build(data, path, key, key_source, folders, webhook)
 
 
 def _read(path):
@@ -211,8 +219,10 @@ def _folder_name(entry, paths, usable, index):
     return None
 
 
-def _build(data, path, key, key_source, folders):
+def _build(data, path, key, key_source, folders, webhook):
     api, watch, batch, confirm = data["api"], data["watch"], data["batch"], data["confirm"]
+    hook = data["webhook"]
+    host, port, secret, secret_source = webhook
     return Config(
         api=ApiSettings(
             url=api["url"].rstrip("/"),
@@ -251,11 +261,22 @@ def _build(data, path, key, key_source, folders):
             give_up_after_seconds=float(confirm["give_up_after_seconds"]),
             processed_statuses=tuple(confirm["processed_statuses"]),
             failed_statuses=tuple(confirm["failed_statuses"]),
+            safety_poll_interval_seconds=float(confirm["safety_poll_interval_seconds"]),
         ),
         state_dir=checks.resolve_path(data["state_dir"], path.parent),
         log_level=data["log_level"],
         source=path,
         stop_timeout_seconds=float(data["stop_timeout_seconds"]),
+        webhook=WebhookSettings(
+            listen=hook.get("listen"),
+            host=host,
+            port=port,
+            path=hook["path"],
+            health_path=hook["health_path"],
+            secret=secret,
+            secret_source=secret_source,
+            max_body_bytes=int(hook["max_body_bytes"]),
+        ),
     )
 
 

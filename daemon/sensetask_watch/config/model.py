@@ -11,6 +11,7 @@ A field whose metadata says ``secret`` is redacted by ``effective_config``.
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checks import parse_listen
 from .schema import default_for
 
 
@@ -64,6 +65,39 @@ class ConfirmSettings:
     give_up_after_seconds: float = _default("confirm", "give_up_after_seconds")
     processed_statuses: tuple[str, ...] = _default("confirm", "processed_statuses")
     failed_statuses: tuple[str, ...] = _default("confirm", "failed_statuses")
+    # The polling interval while the webhook receiver is on (polling is then a slow safety net).
+    safety_poll_interval_seconds: float = _default("confirm", "safety_poll_interval_seconds")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhook receiver; ``enabled`` only when ``listen`` is set.
+
+    ``host`` and ``port`` are ``listen`` taken apart (an IPv6 host without its
+    brackets); given only ``listen``, they are filled in from it.
+    """
+
+    listen: str | None = None  # "HOST:PORT" as written, e.g. "127.0.0.1:8787" or "[::1]:8787"
+    host: str | None = None
+    port: int | None = None
+    path: str = _default("webhook", "path")
+    health_path: str = _default("webhook", "health_path")
+    secret: str | None = field(default=None, repr=False, metadata={"secret": True})
+    # "webhook.secret_file /path", "webhook.secret" or "environment SENSETASK_WEBHOOK_SECRET"
+    secret_source: str | None = None
+    max_body_bytes: int = _default("webhook", "max_body_bytes")
+
+    def __post_init__(self):
+        if self.listen is not None and (self.host is None or self.port is None):
+            host, port, problem = parse_listen(self.listen)
+            if problem:
+                raise ValueError(f"webhook listen address: {problem}")
+            object.__setattr__(self, "host", host)
+            object.__setattr__(self, "port", port)
+
+    @property
+    def enabled(self):
+        return self.listen is not None
 
 
 @dataclass(frozen=True)
@@ -77,3 +111,4 @@ class Config:
     log_level: str  # "debug", "info", "warning" or "error"
     source: Path  # the file this was loaded from
     stop_timeout_seconds: float = _default("stop_timeout_seconds")
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)

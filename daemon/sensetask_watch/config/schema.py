@@ -5,8 +5,9 @@ defaults and its documentation. jsonschema only *checks* it; the loader fills
 in the ``default`` values itself (see ``load.normalize``), and the dataclasses
 in ``model`` take their defaults from here through ``default_for``.
 
-Checks a schema cannot express (API key sources, folders on disk, one
-filesystem per folder entry, unique inboxes) live in ``checks``.
+Checks a schema cannot express (API key and webhook secret sources, the
+webhook's listen address, folders on disk, one filesystem per folder entry,
+unique inboxes) live in ``checks``.
 """
 
 import copy
@@ -26,6 +27,8 @@ DEFAULT_PROCESSED_STATUSES = [
     "in_edit",
 ]
 DEFAULT_FAILED_STATUSES = ["failed", "error"]
+
+LISTEN_EXAMPLE = "127.0.0.1:8787"
 
 _SECONDS = {"type": "number", "exclusiveMinimum": 0}
 
@@ -222,6 +225,73 @@ SCHEMA = {
                     "Statuses that send a file to failed/.",
                     min_items=0,
                 ),
+                "safety_poll_interval_seconds": _seconds(
+                    900,
+                    "How often document statuses are polled while the webhook receiver is on; "
+                    "the webhooks bring the news then, and polling is only a slow safety net.",
+                ),
+            },
+        },
+        "webhook": {
+            "type": "object",
+            "additionalProperties": False,
+            "default": {},
+            "description": (
+                "The receiver of SenseTask's webhooks (an endpoint set up in the SenseTask web "
+                "app under Settings > Developers > Webhooks). Absent or without listen: no "
+                "receiver, and document statuses are polled."
+            ),
+            "properties": {
+                "listen": {
+                    "type": "string",
+                    "minLength": 1,
+                    "x-type-hint": f'write HOST:PORT in quotes, e.g. "{LISTEN_EXAMPLE}"',
+                    "description": (
+                        "Address and port the receiver listens on, as HOST:PORT, e.g. "
+                        f"{LISTEN_EXAMPLE} or [::1]:8787 for IPv6. Without it there is no receiver."
+                    ),
+                },
+                "path": {
+                    "type": "string",
+                    "pattern": r"^/[^\s?#]*$",
+                    "x-pattern-hint": (
+                        "write a URL path starting with '/' (no spaces, '?' or '#'), "
+                        "such as /sensetask/webhook"
+                    ),
+                    "default": "/sensetask/webhook",
+                    "description": "URL path SenseTask posts its webhooks to.",
+                },
+                "health_path": {
+                    "type": "string",
+                    "pattern": r"^/[^\s?#]*$",
+                    "x-pattern-hint": (
+                        "write a URL path starting with '/' (no spaces, '?' or '#'), such as /health"
+                    ),
+                    "default": "/health",
+                    "description": "URL path answering health checks; must differ from webhook.path.",
+                },
+                "secret_file": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": (
+                        "File holding the webhook secret (readable only by the daemon): the "
+                        "secret configured for the endpoint in SenseTask, which SenseTask sends "
+                        "back in the x-sense-secret header. Preferred over webhook.secret. If "
+                        "neither is set, the environment variable SENSETASK_WEBHOOK_SECRET is used."
+                    ),
+                },
+                "secret": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The webhook secret itself. Prefer webhook.secret_file.",
+                },
+                "max_body_bytes": {
+                    "type": "integer",
+                    "minimum": 1024,
+                    "maximum": 67108864,
+                    "default": 1048576,
+                    "description": "Largest webhook request body accepted, in bytes.",
+                },
             },
         },
         "state_dir": {

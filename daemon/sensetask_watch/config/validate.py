@@ -58,7 +58,7 @@ def _translate(error):
                     key,
                 ), f"required key {key!r} is missing; add it ({_about(error, key)})"
     elif kind == "type":
-        yield path, _wrong_type(expected, value)
+        yield path, _wrong_type(expected, value, error.schema.get("x-type-hint"))
     elif kind == "enum":
         allowed = ", ".join(str(choice) for choice in expected)
         yield path, f"{_show(value)} is not a valid choice; use one of: {allowed}"
@@ -95,11 +95,14 @@ def _unknown_key(key, allowed):
     return f"unknown key {key!r}; {fix} (allowed here: {', '.join(allowed)})"
 
 
-def _wrong_type(expected, value):
+def _wrong_type(expected, value, hint=None):
+    """The message for a value of the wrong type; ``hint`` (the schema's x-type-hint) is the fix."""
     names = [expected] if isinstance(expected, str) else list(expected)
     wanted = " or ".join(_EXPECTED.get(name, name) for name in names)
     if value is None:
         fix = "fill in a value or remove the key"
+    elif hint:
+        fix = hint
     elif "string" in names and isinstance(value, (int, float)):
         fix = "put the value in quotes"
     elif "object" in names:

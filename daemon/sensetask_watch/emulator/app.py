@@ -36,6 +36,7 @@ class Emulator:
         webhook_secret: str | None = None,
         seed: int | None = 0,
         storage_dir: str | os.PathLike | None = None,
+        ocr_events: bool = False,
     ) -> None:
         keys = (api_keys,) if isinstance(api_keys, str) else tuple(api_keys)
         if not keys or not all(isinstance(k, str) and k for k in keys):
@@ -47,6 +48,7 @@ class Emulator:
         self._api_keys = tuple(k.encode() for k in keys)
         self.webhook_url = webhook_url
         self._webhook_secret = webhook_secret
+        self.ocr_events = ocr_events  # also announce document.ocr_complete (OCR-only pipelines)
         self.storage_dir = os.fspath(storage_dir) if storage_dir is not None else None
         self.faults = Faults()
         self._rng = random.Random(seed)
@@ -73,7 +75,9 @@ class Emulator:
         )
         self._thread.start()
         if self.webhook_url:
-            self._webhooks = WebhookSender(self.store, self.webhook_url, self._webhook_secret, self._webhook_copies)
+            self._webhooks = WebhookSender(self.store, self.webhook_url, self._webhook_secret, self._webhook_copies,
+                                           delay=lambda: max(0.0, float(self.faults.webhook_delay_seconds)),
+                                           ocr_events=self.ocr_events)
             self._webhooks.start()
         log.info("SenseTask emulator listening on %s", self.url)
         return self
@@ -153,6 +157,9 @@ class Emulator:
 
     def webhook_deliveries(self) -> list[tuple[str, str, int | str]]:
         return self.store.webhook_deliveries()
+
+    def webhook_delivery_times(self) -> list[tuple[str, str, int | str, float]]:
+        return self.store.webhook_delivery_times()
 
     def set_status(self, doc_id: str, status: str | None) -> None:
         """Force a document's status (None gives it back its timeline).

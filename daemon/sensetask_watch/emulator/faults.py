@@ -35,6 +35,7 @@ class Faults:
     slow_endpoints: Collection[str] | None = None  # further limits slow_rate (None: as endpoints)
     webhook_drop_rate: float = 0.0  # an event is never delivered
     webhook_duplicate_rate: float = 0.0  # an event is delivered twice
+    webhook_delay_seconds: float = 0.0  # every event is held back this long before delivery
 
     def as_dict(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

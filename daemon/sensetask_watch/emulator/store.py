@@ -124,6 +124,7 @@ class Store:
         self._documents: dict[str, Document] = {}  # insertion order = creation order
         self._requests: list[tuple[str, str, int | None]] = []
         self._deliveries: list[tuple[str, str, int | str]] = []
+        self._delivery_times: list[float] = []  # wall clock, when each delivery was answered
 
     # -- upload slots --------------------------------------------------------
 
@@ -247,6 +248,7 @@ class Store:
     def log_delivery(self, object_id: str, event_type: str, outcome: int | str) -> None:
         with self._lock:
             self._deliveries.append((object_id, event_type, outcome))
+            self._delivery_times.append(time.time())
 
     def requests_log(self) -> list[tuple[str, str, int | None]]:
         with self._lock:
@@ -255,6 +257,11 @@ class Store:
     def webhook_deliveries(self) -> list[tuple[str, str, int | str]]:
         with self._lock:
             return list(self._deliveries)
+
+    def webhook_delivery_times(self) -> list[tuple[str, str, int | str, float]]:
+        """The deliveries with the wall-clock time each was answered."""
+        with self._lock:
+            return [d + (t,) for d, t in zip(self._deliveries, self._delivery_times)]
 
     def uploads(self) -> list[dict]:
         with self._lock:

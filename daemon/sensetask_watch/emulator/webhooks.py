@@ -22,7 +22,8 @@ from .store import Store
 log = logging.getLogger("sensetask_watch.emulator")
 
 EVENT_TYPE = "document.processed"
-RETRY_DELAYS = (0.2, 1.0, 3.0)  # after the 1st, 2nd, 3rd failed attempt; then give up
+OCR_EVENT_TYPE = "document.ocr_complete"
+RETRY_DELAYS = (0.2, 1.0, 3.0, 10.0, 30.0)  # after each failed attempt; then give up
 
 
 class WebhookSender:
@@ -34,11 +35,15 @@ class WebhookSender:
         copies: Callable[[], int],
         poll_seconds: float = 0.05,
         timeout_seconds: float = 5.0,
+        delay: Callable[[], float] = lambda: 0.0,
+        ocr_events: bool = False,
     ) -> None:
         self.store = store
         self.url = url
         self.secret = secret
         self._copies = copies  # how many times to send the next event (faults)
+        self._delay = delay  # how long to hold the next event back (faults)
+        self.ocr_events = ocr_events  # announce document.ocr_complete before document.processed
         self.poll_seconds = poll_seconds
         self.timeout_seconds = timeout_seconds
         self._stop = threading.Event()
@@ -55,28 +60,37 @@ class WebhookSender:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        pending: list[tuple[float, int, str]] = []  # (due, attempts so far, document id)
+        pending: list[tuple[float, int, str, str]] = []  # (due, attempts so far, document id, type)
         while not self._stop.wait(self.poll_seconds):
             try:
                 now = time.monotonic()
                 for doc_id in self.store.take_finished():
-                    pending += [(now, 0, doc_id)] * self._copies()
-                due = [p for p in pending if p[0] <= now]
+                    types = ([OCR_EVENT_TYPE] if self.ocr_events else []) + [EVENT_TYPE]
+                    for event_type in types:
+                        pending += [(now + self._delay(), 0, doc_id, event_type)] * self._copies()
+                due = sorted(p for p in pending if p[0] <= now)
                 pending = [p for p in pending if p[0] > now]
-                for _, attempts, doc_id in due:
+                for _, attempts, doc_id, event_type in due:
                     if self._stop.is_set():
                         return
-                    if self._deliver(doc_id):
+                    if self._deliver(doc_id, event_type):
                         continue
                     if attempts < len(RETRY_DELAYS):
-                        pending.append((time.monotonic() + RETRY_DELAYS[attempts], attempts + 1, doc_id))
+                        pending.append((time.monotonic() + RETRY_DELAYS[attempts], attempts + 1, doc_id, event_type))
                     else:
                         log.warning("webhook for document %s given up after %d attempts", doc_id, attempts + 1)
             except Exception:  # a bug of ours must not end deliveries
                 log.exception("webhook delivery loop failed; continuing")
 
-    def _deliver(self, doc_id: str) -> bool:
-        body = json.dumps({"objectId": doc_id, "type": EVENT_TYPE, "data": {"entities": []}}).encode()
+    def _entities(self, doc_id: str) -> list[dict]:
+        """Made-up extracted entities, as a processing pipeline would return them."""
+        view = self.store.document_view(doc_id) or {}
+        return [{"payload": {"field": "documentName", "value": view.get("fileName")}},
+                {"payload": {"field": "total", "value": "42.00", "currency": "EUR"}}]
+
+    def _deliver(self, doc_id: str, event_type: str = EVENT_TYPE) -> bool:
+        data = {"entities": self._entities(doc_id)} if event_type == EVENT_TYPE else {}
+        body = json.dumps({"objectId": doc_id, "type": event_type, "data": data}).encode()
         headers = {"Content-Type": "application/json"}
         if self.secret is not None:
             headers["x-sense-secret"] = self.secret
@@ -91,7 +105,7 @@ class WebhookSender:
             exc.close()
         except (OSError, ValueError) as exc:  # URLError, timeouts, resets, bad URL
             outcome = f"error: {exc}"
-        self.store.log_delivery(doc_id, EVENT_TYPE, outcome)
+        self.store.log_delivery(doc_id, event_type, outcome)
         ok = isinstance(outcome, int) and 200 <= outcome < 300
-        log.debug("webhook %s for document %s: %s", EVENT_TYPE, doc_id, outcome)
+        log.debug("webhook %s for document %s: %s", event_type, doc_id, outcome)
         return ok
