@@ -49,7 +49,7 @@ def port():
 def emulator(port):
     """The emulator, announcing finished documents to the daemon's receiver."""
     emu = Emulator(api_keys=(API_KEY,), processing_seconds=0.3, webhook_url=f"http://127.0.0.1:{port}{PATH}",
-                   webhook_secret=SECRET, status_rules=(("fail*", "failed"), ("stuck*", None)))
+                   webhook_secret=SECRET, status_rules=(("fail*", "failed"), ("stuck*", None)), ocr_events=True)
     emu.start()
     yield emu
     emu.stop()
@@ -93,6 +93,7 @@ def test_fifty_files_reach_done_through_webhooks_alone_each_within_a_second(emul
         lag = parse_time(report["confirmed_at"]) - delivered[report["document_id"]]
         assert lag < 1.0, (name, lag)
         assert report["extraction"]["entities"], "the event's data is kept in the report"
+        assert report["ocr_complete_at"], "document.ocr_complete is recorded in the report"
     polls = status_polls(emulator)
     assert all(count <= 1 for count in polls.values()), polls
     assert daemon.log().count("by webhook") == 50
@@ -118,6 +119,9 @@ def test_bad_deliveries_get_their_status_codes_and_move_nothing(emulator, hot, s
     assert receiver.post(event, path="/elsewhere").status_code == 404
     assert receiver.post(event, method="GET").status_code == 405
     assert receiver.post(event, method="PUT").status_code == 405
+    unknown_id = {"objectId": "ffffffffffffffffffffffff", "type": "document.processed"}
+    assert receiver.post(unknown_id).status_code == 200
+    assert receiver.post({"objectId": doc_id, "type": "document.deleted"}).status_code == 200
     health = receiver.http.get(f"http://127.0.0.1:{port}/health", timeout=5)
     assert health.status_code == 200 and health.json()["status"] == "up"
     assert health.json()["in_flight"] == 1 and SECRET not in health.text and API_KEY not in health.text
@@ -137,7 +141,8 @@ def test_duplicate_and_delayed_deliveries_file_each_document_exactly_once(emulat
     daemon = start_daemon()
     contents = drop(hot, 10)
     wait_for(lambda: len(hot.names(hot.done)) == 10, timeout=60, message="10 files in done/")
-    wait_for(lambda: len([d for d in emulator.webhook_deliveries() if d[2] == 200]) == 20,
+    wait_for(lambda: len([d for d in emulator.webhook_deliveries()
+                          if d[1] == "document.processed" and d[2] == 200]) == 20,
              message="every event delivered twice")
     assert hot.names(hot.done) == sorted(contents)
     log = daemon.log()
@@ -189,7 +194,8 @@ def test_two_hundred_idle_connections_do_not_stop_a_real_delivery(emulator, hot,
         drop(hot, 1)
         wait_for(lambda: hot.names(hot.done) == ["doc-000.pdf"], timeout=30, message="the file filed")
         report = hot.report(hot.done, "doc-000.pdf")
-        (delivered,) = [at for o, k, s, at in emulator.webhook_delivery_times() if o == report["document_id"]]
+        (delivered,) = [at for o, k, s, at in emulator.webhook_delivery_times()
+                        if o == report["document_id"] and k == "document.processed"]
         assert parse_time(report["confirmed_at"]) - delivered < 2.0
     finally:
         for connection in idle:
