@@ -86,7 +86,8 @@ class Hot:
 class DaemonProcess:
     """`sensetask-watch run -c CONFIG` as a real subprocess, stderr to a file."""
 
-    def __init__(self, config: Path, log_path: Path, honour_permissions: bool = False):
+    def __init__(self, config: Path, log_path: Path, honour_permissions: bool = False,
+                 env: dict | None = None):
         self.log_path = log_path
         self.config = config
         # As root, file permissions do not stop the daemon; drop the capabilities that
@@ -95,8 +96,12 @@ class DaemonProcess:
         if honour_permissions and os.geteuid() == 0:
             caps = "-dac_override,-dac_read_search"
             prefix = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+        extra = env or {}
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("SENSETASK_API_KEY", None)
+        for name in ("SENSETASK_API_KEY", "SENSETASK_WEBHOOK_SECRET", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+                     "WATCHDOG_PID", "JOURNAL_STREAM", "CREDENTIALS_DIRECTORY"):
+            env.pop(name, None)
+        env.update(extra)
         self._log = open(log_path, "ab")
         self.process = subprocess.Popen(
             prefix + [sys.executable, "-m", "sensetask_watch", "run", "-c", str(config)],

@@ -27,8 +27,9 @@ from sensetask_watch.config.load import format_key_path
 
 KEY = "st-secret-0123456789abcdef"
 NO_KEY_PROBLEM = (
-    "At 'api.key_file': no API key configured; put the key in a file readable only by the daemon "
-    "and set api.key_file (or set SENSETASK_API_KEY)"
+    "At 'api.key_file': no API key configured; pass it as the systemd credential api-key "
+    "(LoadCredential=), or put the key in a file readable only by the daemon and set api.key_file "
+    "(or set SENSETASK_API_KEY)"
 )
 
 
@@ -922,3 +923,23 @@ def test_key_paths_read_like_the_file():
     assert format_key_path(()) == "(top level)"
     assert format_key_path(("folders", 0, "inbox")) == "folders[0].inbox"
     assert format_key_path(("api", "key")) == "api.key"
+
+
+def test_systemd_credentials_supply_the_key_and_the_secret_before_the_environment(site, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("credentials-test")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "api-key").write_text("key-from-credential\n")
+    (credentials / "webhook-secret").write_text("secret-from-credential\n")
+    environ = {"CREDENTIALS_DIRECTORY": str(credentials), "SENSETASK_API_KEY": "from-env"}
+    path = minimal(site, api={}, webhook={"listen": "0.0.0.0:8787"})
+    config = load_config(path, environ=environ)
+    assert config.api.key == "key-from-credential"
+    assert config.api.key_source == "systemd credential api-key"
+    assert config.webhook.secret == "secret-from-credential"
+    assert config.webhook.secret_source == "systemd credential webhook-secret"
+    # A key file named in the configuration still wins over the credential.
+    key_file = tmp_path / "key"
+    key_file.write_text("key-from-file")
+    path = minimal(site, api={"key_file": str(key_file)})
+    assert load_config(path, environ=environ).api.key == "key-from-file"

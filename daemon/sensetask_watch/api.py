@@ -84,6 +84,12 @@ class SenseTaskClient:
     def close(self) -> None:
         self.session.close()
 
+    def reconfigure(self, base_url: str, api_key: str, connect_timeout: float, read_timeout: float) -> None:
+        """New settings after a reload; requests already under way finish with the old ones."""
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = (connect_timeout, read_timeout)
+
     # -- the guide's calls -------------------------------------------------
 
     def request_upload_slot(self, name: str, mime: str, size: int) -> tuple[str, str]:
@@ -92,9 +98,10 @@ class SenseTaskClient:
             "fileName": os.path.splitext(name)[0], "fileType": mime, "fileSize": size})
         return self._field(body, "signedUrl", "POST /files/"), self._field(body, "fileUri", "POST /files/")
 
-    def put_file(self, signed_url: str, path: Path, size: int) -> None:
-        """PUT the file's bytes to the signed URL, streamed from disk."""
-        self._observed(self._put, signed_url, path, size)
+    def put_file(self, signed_url: str, path: Path, size: int, on_progress=None) -> None:
+        """PUT the file's bytes to the signed URL, streamed from disk; `on_progress` is
+        called as chunks go out (the supervisor's proof that the upload is alive)."""
+        self._observed(self._put, signed_url, path, size, on_progress)
 
     def _observed(self, call, *args):
         try:
@@ -107,8 +114,9 @@ class SenseTaskClient:
             self.observer.ok()
         return result
 
-    def _put(self, signed_url: str, path: Path, size: int) -> None:
-        with open(path, "rb") as stream:
+    def _put(self, signed_url: str, path: Path, size: int, on_progress) -> None:
+        with open(path, "rb") as raw:
+            stream = _ProgressReader(raw, size, on_progress) if on_progress else raw
             try:
                 response = self.session.put(signed_url, data=stream, timeout=self.timeout,
                                             headers={"Content-Length": str(size)})
@@ -169,6 +177,22 @@ class SenseTaskClient:
         if not isinstance(value, str) or not value:
             raise ApiError(ErrorKind.BAD_ANSWER, f"{what} answered without '{key}': {json.dumps(body)[:300]}")
         return value
+
+
+class _ProgressReader:
+    """A file object that reports each chunk read (requests streams it as the body)."""
+
+    def __init__(self, raw, size: int, on_progress):
+        self._raw = raw
+        self._size = size
+        self._on_progress = on_progress
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        self._on_progress()
+        return self._raw.read(amount)
 
 
 def request_was_sent(exc: requests.RequestException) -> bool:

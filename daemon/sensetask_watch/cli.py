@@ -91,6 +91,7 @@ def cmd_run(args) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, lambda signum, frame: daemon.request_reload())
     return daemon.run()
 
 

@@ -49,6 +49,7 @@ class Poller:
     rules: ConfirmRules                    # its poll interval is the safety net's when webhooks are on
     on_confirmed: Callable[[], None]
     recheck_interval: float = 10.0         # after an event, a status not yet final is asked again this soon
+    on_progress: Callable[[], None] = lambda: None  # told before each request (liveness)
 
     def poll_due(self, now: float) -> int:
         """Poll every document whose next poll time has come; return how many."""
@@ -58,6 +59,7 @@ class Poller:
         return len(due)
 
     def poll_one(self, record: FileRecord) -> None:
+        self.on_progress()
         try:
             status = self.client.document_status(record.document_id)
         except ApiError as error:
@@ -91,6 +93,7 @@ class Poller:
                     log.debug("webhook: dropping %s for unknown document %s", event["type"], event["object_id"])
                     self.journal.delete_event(event["id"])
                 continue
+            self.on_progress()
             try:
                 self._apply(record, event["type"], json.loads(event["data"]) if event["data"] else None)
             except ApiError as error:

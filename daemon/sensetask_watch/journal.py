@@ -349,6 +349,9 @@ class Journal:
     def health(self) -> dict[str, str]:
         return health_of(self._query)
 
+    def outcome_counts(self) -> list[tuple[str, str, int]]:
+        return outcome_counts(self._query)
+
     def file_by_document(self, document_id: str) -> FileRecord | None:
         rows = self._query("SELECT * FROM files WHERE document_id = ? ORDER BY id DESC LIMIT 1", (document_id,))
         return FileRecord.from_row(rows[0]) if rows else None
@@ -380,6 +383,12 @@ class Journal:
     def known_processing_paths(self) -> set[str]:
         rows = self._query("SELECT processing_path FROM files WHERE state != ?", (FileState.FILED.value,))
         return {r[0] for r in rows}
+
+
+def outcome_counts(query) -> list[tuple[str, str, int]]:
+    rows = query("SELECT folder, outcome, COUNT(*) FROM files WHERE state = ? GROUP BY folder, outcome",
+                 (FileState.FILED.value,))
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def health_of(query) -> dict[str, str]:
@@ -420,10 +429,8 @@ class ReadOnlyJournal:
             (FileState.BATCHED.value, FileState.UPLOADED.value))
         return [BatchRecord(**dict(r)) for r in rows]
 
-    def outcome_counts(self) -> Iterator[tuple[str, str, int]]:
-        rows = self._query("SELECT folder, outcome, COUNT(*) FROM files WHERE state = ?"
-                           " GROUP BY folder, outcome", (FileState.FILED.value,))
-        return ((r[0], r[1], r[2]) for r in rows)
+    def outcome_counts(self) -> list[tuple[str, str, int]]:
+        return outcome_counts(self._query)
 
     def close(self) -> None:
         self._db.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .config import Config
-from .daemon import is_running
+from .statelock import is_running
 from .journal import Journal
 from .states import FileState
 from .watcher import FolderLister

@@ -22,6 +22,7 @@ from typing import Callable
 from .api import ApiError, ErrorKind, SenseTaskClient
 from .journal import BatchRecord, FileRecord, Journal
 from .retry import BAD_ANSWER_TRIES, Stopped, backoff_delay
+from .service import Heartbeats
 from .states import BatchStep, FileState, Outcome, batch_step
 from .upload import FileGone, upload_all
 
@@ -44,7 +45,12 @@ class Submitter:
     on_ambiguous: str                      # "resubmit" or "fail"
     parent_node_of: Callable[[str], str]   # folder name -> SenseTask parent node
     on_confirmed: Callable[[], None]       # wakes the filer
+    heartbeats: Heartbeats | None = None   # told of progress, for the watchdog
     _unreadable_logged: set = dataclasses.field(default_factory=set)
+
+    def _beat(self, batch_id: int) -> Callable[[], None]:
+        heartbeats = self.heartbeats
+        return (lambda: heartbeats.beat(f"batch {batch_id}")) if heartbeats else (lambda: None)
 
     # -- the whole batch ----------------------------------------------------
 
@@ -73,6 +79,7 @@ class Submitter:
         while True:
             if self.stop.is_set():
                 raise Stopped(f"batch {batch_id}")
+            self._beat(batch_id)()
             batch = self.journal.batch(batch_id)
             files = self.journal.batch_files(batch_id)
             step = batch_step([f.state for f in files], batch.job_id)
@@ -88,7 +95,7 @@ class Submitter:
     # -- the steps ---------------------------------------------------------
 
     def _upload(self, batch: BatchRecord, files: list[FileRecord]) -> None:
-        errors = upload_all(self.client, self.journal, files, self.upload_pool, self.stop)
+        errors = upload_all(self.client, self.journal, files, self.upload_pool, self.stop, self._beat(batch.id))
         later: RetryLater | None = None
         for file_id, error in errors.items():
             record = self.journal.get(file_id)

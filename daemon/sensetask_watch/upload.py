@@ -48,7 +48,7 @@ def refresh_if_replaced(journal: Journal, record: FileRecord) -> FileRecord:
 
 
 def upload_one(client: SenseTaskClient, journal: Journal, record: FileRecord,
-               stop: threading.Event) -> FileRecord | None:
+               stop: threading.Event, on_progress=None) -> FileRecord | None:
     """Upload one file and record it UPLOADED; None if the daemon is stopping first."""
     if stop.is_set():
         return None
@@ -57,7 +57,7 @@ def upload_one(client: SenseTaskClient, journal: Journal, record: FileRecord,
         signed_url, file_uri = client.request_upload_slot(record.name, record.mime, record.size)
         record = journal.update(record.id, time.time(), file_uri=file_uri)
         try:
-            client.put_file(signed_url, Path(record.processing_path), record.size)
+            client.put_file(signed_url, Path(record.processing_path), record.size, on_progress)
         except ApiError as error:
             if error.kind is ErrorKind.UPLOAD_URL and slot_try < FRESH_SLOT_TRIES:
                 log.warning("upload of %s refused by the storage (%s); asking for a fresh slot",
@@ -74,10 +74,10 @@ def upload_one(client: SenseTaskClient, journal: Journal, record: FileRecord,
 
 
 def upload_all(client: SenseTaskClient, journal: Journal, records: list[FileRecord],
-               pool: ThreadPoolExecutor, stop: threading.Event) -> dict[int, BaseException]:
+               pool: ThreadPoolExecutor, stop: threading.Event, on_progress=None) -> dict[int, BaseException]:
     """Upload the batch's BATCHED files in parallel; return the errors by file id."""
     pending = [r for r in records if r.state is FileState.BATCHED]
-    futures = {r.id: pool.submit(upload_one, client, journal, r, stop) for r in pending}
+    futures = {r.id: pool.submit(upload_one, client, journal, r, stop, on_progress) for r in pending}
     errors = {}
     for file_id, future in futures.items():
         try:

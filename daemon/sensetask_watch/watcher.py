@@ -108,16 +108,53 @@ class _Hint(FileSystemEventHandler):
 class Watcher:
     """Owns the watchdog observer for the folders watched with inotify."""
 
+    CANARY = "\0canary"  # the pseudo-folder name of the liveness canary's events
+
     def __init__(self) -> None:
         self.observer = Observer()
         self._dirty: set[str] = set()
         self._lock = threading.Lock()
+        self._watches: dict[str, object] = {}
         self.wakeup = threading.Event()
+        self.canary_path: Path | None = None
+        self.canary_pending_since: float | None = None  # monotonic; None: the last touch was seen
 
     def watch(self, folder: str, inbox: Path) -> None:
-        self.observer.schedule(_Hint(folder, self.hint), str(inbox), recursive=False)
+        self._watches[folder] = self.observer.schedule(_Hint(folder, self.hint), str(inbox), recursive=False)
+
+    def unwatch(self, folder: str) -> None:
+        watch = self._watches.pop(folder, None)
+        if watch is not None:
+            self.observer.unschedule(watch)
+
+    # A canary proves that inotify events still travel through the observer thread:
+    # the supervisor touches a file in a private folder and expects to hear of it.
+
+    def watch_canary(self, directory: Path) -> None:
+        directory.mkdir(exist_ok=True, mode=0o750)
+        self.canary_path = directory / "canary"
+        self._watches[self.CANARY] = self.observer.schedule(_Hint(self.CANARY, self.hint), str(directory),
+                                                            recursive=False)
+
+    def touch_canary(self, now: float) -> None:
+        if self.canary_path is None:
+            return
+        with self._lock:
+            if self.canary_pending_since is None:
+                self.canary_pending_since = now
+        self.canary_path.write_text(f"{now}\n")
+
+    def canary_silence(self, now: float) -> float:
+        """How long a touch of the canary has gone unheard (0 when all is well)."""
+        with self._lock:
+            since = self.canary_pending_since
+        return 0.0 if since is None else now - since
 
     def hint(self, folder: str) -> None:
+        if folder == self.CANARY:
+            with self._lock:
+                self.canary_pending_since = None
+            return
         with self._lock:
             self._dirty.add(folder)
         self.wakeup.set()
@@ -133,3 +170,6 @@ class Watcher:
     def stop(self) -> None:
         self.observer.stop()
         self.observer.join(timeout=5)
+
+    def alive(self) -> bool:
+        return self.observer.is_alive()

@@ -21,8 +21,8 @@ API_KEY_VARIABLE = "SENSETASK_API_KEY"
 WEBHOOK_SECRET_VARIABLE = "SENSETASK_WEBHOOK_SECRET"
 
 NO_KEY = (
-    "no API key configured; put the key in a file readable only by the daemon "
-    "and set api.key_file (or set SENSETASK_API_KEY)"
+    "no API key configured; pass it as the systemd credential api-key (LoadCredential=), or put "
+    "the key in a file readable only by the daemon and set api.key_file (or set SENSETASK_API_KEY)"
 )
 
 
@@ -52,6 +52,7 @@ class SecretSetting:
     what: str  # "API key", as in "put the API key in it"
     short: str  # "key", as in "keep the key only in the key file"
     file_noun: str  # "key file"
+    credential: str  # "api-key": the systemd credential (LoadCredential=) holding it
 
     def named_in(self, section):
         """True if ``section`` names the secret's file or the secret itself."""
@@ -66,7 +67,7 @@ class SecretSetting:
         return f"{self.section}.{self.inline_key}"
 
 
-API_KEY = SecretSetting("api", "key_file", "key", API_KEY_VARIABLE, "API key", "key", "key file")
+API_KEY = SecretSetting("api", "key_file", "key", API_KEY_VARIABLE, "API key", "key", "key file", "api-key")
 WEBHOOK_SECRET = SecretSetting(
     "webhook",
     "secret_file",
@@ -75,6 +76,7 @@ WEBHOOK_SECRET = SecretSetting(
     "webhook secret",
     "secret",
     "secret file",
+    "webhook-secret",
 )
 
 
@@ -121,6 +123,13 @@ def secret(setting, section, base_dir, environ, usable):
         message = _key_text_problem(value, setting.inline_setting, setting)
         if message:
             problems.append((inline_path, message))
+    elif not setting.named_in(section) and _credential(environ, setting) is not None:
+        # systemd's LoadCredential=: the preferred way under the packaged unit.
+        path = _credential(environ, setting)
+        value, message = read_key_file(path, setting)
+        if message:
+            problems.append((file_path, message))
+        source = f"systemd credential {setting.credential}"
     elif not setting.named_in(section):
         value = environ.get(setting.variable, "").strip()
         if value:
@@ -133,6 +142,15 @@ def secret(setting, section, base_dir, environ, usable):
         else:
             value = None
     return value, source, problems
+
+
+def _credential(environ, setting):
+    """The credential file systemd passed for ``setting``, if there is one."""
+    directory = environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = Path(directory) / setting.credential
+    return path if path.exists() else None
 
 
 def read_key_file(path, setting=API_KEY):
