@@ -19,12 +19,15 @@ processed it, move it to the folder's done/ or failed/ with a
 NAME.sensetask.json report beside it."""
 
 EPILOG = """\
-exit status: 0 ok; 64 bad usage; 70 internal error; 73 cannot create the
-state or processing folder; 75 another daemon holds the state_dir;
-78 bad configuration (systemd does not restart on it).
+exit status: 0 ok; 64 bad usage; 69 the webhook port cannot be had;
+70 internal error; 73 cannot create the state or processing folder;
+75 another daemon holds the state_dir; 78 bad configuration (systemd does
+not restart on it).
 
-The API key is read from api.key_file, api.key or the environment variable
-SENSETASK_API_KEY, and is never logged."""
+The API key comes from the systemd credential api-key (LoadCredential=,
+preferred), api.key_file, api.key or the environment variable
+SENSETASK_API_KEY, and is never logged. Logs go to the journal:
+journalctl -u sensetask-watch. See man sensetask-watch."""
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -39,9 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the daemon (in the foreground, as systemd expects)",
-                              description="Run the daemon in the foreground until SIGTERM or SIGINT. "
-                              "Files that arrived while it was down are taken at start.")
+    run = commands.add_parser(
+        "run", help="run the daemon (in the foreground, as systemd expects)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the daemon in the foreground. Files that arrived while it was down are taken at "
+        "start;\nwork interrupted by a stop or a crash resumes from the journal in state_dir.\n\n"
+        "signals:\n"
+        "  SIGTERM, SIGINT  stop taking files, let running uploads finish (stop_timeout_seconds), exit 0;\n"
+        "                   a second signal exits at once (nothing is lost)\n"
+        "  SIGHUP           re-read the configuration (systemctl reload sensetask-watch); a broken one\n"
+        "                   is refused and the running one stays\n\n"
+        "Under systemd (Type=notify) it reports READY=1, a STATUS= line and watchdog pings, which stop\n"
+        "when a worker thread hangs so that systemd restarts it.")
     _config_arg(run)
 
     check = commands.add_parser("check-config", help="validate the configuration and print it",
