@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import print_table
+
 from sensetask_watch.journal import Journal
 from sensetask_watch.states import FileState, Outcome
 
@@ -78,12 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     directories = args.dir or [Path(tempfile.gettempdir())] + ([Path("/dev/shm")] if os.path.isdir("/dev/shm") else [])
     rows = [run(d, args.files) for d in directories]
-    headers = list(rows[0])
-    table = [[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from table import print_table
+
 from sensetask_watch import samples
 from sensetask_watch.emulator import Emulator
 
@@ -93,12 +95,7 @@ def main() -> None:
         scenario("small PDFs, batches of 100", 400 // scale, 2_000, 100, 8),
         scenario("20 MiB PDFs (streaming)", 20 // scale, 20 * 2**20, 20, 4),
     ]
-    headers = list(rows[0])
-    table = [[f"{v:.1f}" if isinstance(v, float) else str(v) for v in row.values()] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    print_table(rows)
 
 
 if __name__ == "__main__":

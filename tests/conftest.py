@@ -13,13 +13,15 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
+from sensetask_watch import samples
 from sensetask_watch.emulator import Emulator
 
 API_KEY = "test-key-0123456789"
 
 
-def wait_for(condition, timeout: float = 30.0, interval: float = 0.05, message: str = "condition"):
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.02, message: str = "condition"):
     """Return the condition's first truthy value, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -70,6 +72,13 @@ class Hot:
                 config[section] = values
         self.config_path.write_text(json.dumps(config, indent=2))
         return self.config_path
+
+    def drop(self, count: int, prefix: str = "doc") -> dict[str, bytes]:
+        """Write `count` distinct PDFs into the inbox; return their contents by name."""
+        contents = {f"{prefix}-{i:03d}.pdf": samples.pdf(f"{prefix} {i}") for i in range(count)}
+        for name, content in contents.items():
+            (self.inbox / name).write_bytes(content)
+        return contents
 
     def names(self, folder: Path) -> list[str]:
         """The documents in a folder: no reports, no dotfiles (a report being written is one)."""
@@ -142,6 +151,14 @@ def emulator():
     emu.start()
     yield emu
     emu.stop()
+
+
+@pytest.fixture
+def http():
+    """A requests session that ignores proxy settings: every test talks to loopback."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
 
 
 @pytest.fixture

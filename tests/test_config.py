@@ -538,9 +538,9 @@ def test_a_bad_listen_address_names_the_expected_form(hook_site, listen, detail)
 def test_a_listen_port_written_as_a_number_asks_for_host_and_port(hook_site):
     path = write(
         hook_site,
-        f"""\
-        api: {{key_file: api-key}}
-        folders: [{{inbox: inbox, done: done, failed: failed, parent_node: a}}]
+        """\
+        api: {key_file: api-key}
+        folders: [{inbox: inbox, done: done, failed: failed, parent_node: a}]
         webhook:
           listen: 8787
           secret_file: webhook-secret
@@ -745,12 +745,12 @@ def test_two_folder_entries_may_not_share_an_inbox_or_a_name(site):
     (site / "b" / "inbox").mkdir()
     path = write(
         site,
-        f"""\
-        api: {{key_file: api-key}}
+        """\
+        api: {key_file: api-key}
         folders:
-          - {{inbox: inbox, done: done, failed: failed, parent_node: a}}
-          - {{inbox: inbox, done: done, failed: failed, parent_node: b, name: other}}
-          - {{inbox: b/inbox, done: done, failed: failed, parent_node: c}}
+          - {inbox: inbox, done: done, failed: failed, parent_node: a}
+          - {inbox: inbox, done: done, failed: failed, parent_node: b, name: other}
+          - {inbox: b/inbox, done: done, failed: failed, parent_node: c}
         """,
     )
 

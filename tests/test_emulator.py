@@ -8,11 +8,11 @@ from __future__ import annotations
 import hashlib
 from http.client import HTTPConnection
 import socket
-import time
 
 import pytest
 import requests
 
+from conftest import wait_for
 from sensetask_watch.emulator import Emulator
 from sensetask_watch.emulator.routes import resolve
 from sensetask_watch.emulator.store import count_duplicates, final_status_for, status_at
@@ -22,26 +22,12 @@ AUTH = {"ApiKey": KEY}
 PDF = b"%PDF-1.4 scanned page\n" * 500
 
 
-def wait_for(condition, timeout=10.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.02)
-    return value
-
 
 @pytest.fixture
 def emu():
     with Emulator(api_keys=(KEY,), processing_seconds=0.3) as emulator:
         yield emulator
 
-
-@pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
 
 
 def upload(http, emu, name="scan", data=PDF, file_type="application/pdf"):

@@ -23,12 +23,6 @@ def emu():
         yield emulator
 
 
-@pytest.fixture
-def http():
-    with requests.Session() as session:
-        session.trust_env = False
-        yield session
-
 
 def post_job(http, emu, **kwargs):
     return http.post(f"{emu.url}/jobs/", json=JOB, headers=AUTH, **kwargs)

@@ -11,19 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from conftest import wait_for
 from sensetask_watch.emulator import Emulator
 
 KEY = "test-key"
 AUTH = {"ApiKey": KEY}
 
-
-def wait_for(condition, timeout=10.0, message="condition"):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.02)
-    return value
 
 
 class Receiver:

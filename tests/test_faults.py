@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from sensetask_watch import samples
 
 from conftest import sha256, wait_for
 
 
-def drop(hot, count: int, prefix: str = "doc") -> dict[str, bytes]:
-    contents = {f"{prefix}-{i:03d}.pdf": samples.pdf(f"{prefix} {i}") for i in range(count)}
-    for name, content in contents.items():
-        (hot.inbox / name).write_bytes(content)
-    return contents
 
 
 def test_fault_soak_three_hundred_files_all_done_without_duplicates(emulator, hot, start_daemon):
@@ -32,7 +26,7 @@ def test_fault_soak_three_hundred_files_all_done_without_duplicates(emulator, ho
     hot.write_config(emulator.url, api={"timeout_seconds": 1, "parallel_uploads": 8},
                      batch={"quiet_seconds": 0.5, "max_files": 20, "max_wait_seconds": 3})
     daemon = start_daemon()
-    contents = drop(hot, 300)
+    contents = hot.drop(300)
 
     wait_for(lambda: len(hot.names(hot.done)) == 300, timeout=240, message="300 files in done/")
     assert hot.names(hot.failed) == []
@@ -51,7 +45,7 @@ def test_ambiguous_submit_with_resubmit_loses_nothing_and_flags_possible_duplica
     emulator.faults.endpoints = {endpoint}
     hot.write_config(emulator.url)
     daemon = start_daemon()
-    contents = drop(hot, 3)
+    contents = hot.drop(3)
     wait_for(lambda: any(m == "POST" and endpoint in p and s is None for m, p, s in emulator.requests_log()),
              message=f"a dropped answer to the {endpoint} request")
     emulator.faults.drop_after_rate = 0.0
@@ -75,7 +69,7 @@ def test_ambiguous_submit_with_fail_never_submits_twice_and_says_the_outcome_is_
     emulator.faults.endpoints = {endpoint}
     hot.write_config(emulator.url, api={"on_ambiguous_submit": "fail"})
     daemon = start_daemon()
-    drop(hot, 3)
+    hot.drop(3)
 
     wait_for(lambda: len(hot.names(hot.failed)) == 3, message="the three files in failed/")
     for name in hot.names(hot.failed):
@@ -91,7 +85,7 @@ def test_outage_longer_than_a_request_then_recovery_processes_everything(emulato
     daemon = start_daemon()
     daemon.wait_log("sensetask-watch started")
     emulator.faults.refuse_all = True
-    contents = drop(hot, 5)
+    contents = hot.drop(5)
     outage = wait_for(lambda: (lambda s: s if "API FAILING since" in s and "failed tries" in s else None)(
         daemon.status()), timeout=30, message="status showing the outage")
     assert "503" in outage
@@ -115,7 +109,7 @@ def test_wrong_api_key_pauses_without_failing_files_until_fixed_and_restarted(em
     right_key = hot.key_file.read_text()
     hot.key_file.write_text("not-the-key\n")
     daemon = start_daemon()
-    contents = drop(hot, 3)
+    contents = hot.drop(3)
     daemon.wait_log("SenseTask refused the API key")
     wait_for(lambda: "SUBMISSIONS PAUSED" in daemon.status(), message="status saying submissions are paused")
     assert hot.names(hot.failed) == [] and hot.names(hot.done) == []
@@ -135,7 +129,7 @@ def test_expired_upload_url_gets_a_fresh_slot(emulator, hot, start_daemon):
     emulator.api.signer.ttl_seconds = 0  # every signed URL handed out is already expired
     hot.write_config(emulator.url)
     daemon = start_daemon()
-    contents = drop(hot, 1)
+    contents = hot.drop(1)
     daemon.wait_log("refused by the storage")
     emulator.api.signer.ttl_seconds = 600
     wait_for(lambda: len(hot.names(hot.done)) == 1, message="the file done with a fresh slot")
@@ -149,7 +143,7 @@ def test_unreadable_answers_are_retried_then_the_batch_fails_with_the_answer_quo
     emulator.faults.endpoints = {"jobs"}
     hot.write_config(emulator.url)
     daemon = start_daemon()
-    drop(hot, 2)
+    hot.drop(2)
     wait_for(lambda: len(hot.names(hot.failed)) == 2, timeout=60, message="both files in failed/")
     reason = hot.report(hot.failed, "doc-000.pdf")["reason"]
     assert "3 times in a way we cannot read" in reason and "<html>" in reason

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 from sensetask_watch import samples
@@ -16,22 +15,17 @@ from sensetask_watch.states import FileState, Outcome
 from conftest import sha256, wait_for
 
 
-def drop(hot, count: int, prefix: str = "doc") -> dict[str, bytes]:
-    contents = {f"{prefix}-{i:03d}.pdf": samples.pdf(f"{prefix} {i}") for i in range(count)}
-    for name, content in contents.items():
-        (hot.inbox / name).write_bytes(content)
-    return contents
 
 
 def test_done_made_unwritable_mid_run_files_wait_then_land(emulator, hot, start_daemon):
     hot.write_config(emulator.url)
     daemon = start_daemon(honour_permissions=True)
     daemon.wait_log("sensetask-watch started")
-    drop(hot, 2, "before")
+    hot.drop(2, "before")
     wait_for(lambda: len(hot.names(hot.done)) == 2, message="the first files done")
     hot.done.chmod(0o555)
     try:
-        contents = drop(hot, 3)
+        contents = hot.drop(3)
         wait_for(lambda: "confirmed, waiting to be filed: 3" in daemon.status(),
                  message="three confirmed files waiting to be filed")
         time.sleep(6)  # past one retry of the filer, to show the cause is logged once per file
@@ -52,7 +46,7 @@ def test_sigterm_during_uploads_exits_0_within_the_stop_limit_and_the_next_start
     hot.write_config(emulator.url, stop_timeout_seconds=4)
     daemon = start_daemon()
     daemon.wait_log("sensetask-watch started")
-    contents = drop(hot, 4)
+    contents = hot.drop(4)
     daemon.wait_log("closed with 4 file(s)")
     time.sleep(0.5)
     daemon.process.send_signal(signal.SIGTERM)
@@ -73,7 +67,7 @@ def test_second_signal_exits_at_once_and_nothing_is_lost(emulator, hot, start_da
     hot.write_config(emulator.url, stop_timeout_seconds=60)
     daemon = start_daemon()
     daemon.wait_log("sensetask-watch started")
-    drop(hot, 2)
+    hot.drop(2)
     daemon.wait_log("closed with 2 file(s)")
     daemon.process.send_signal(signal.SIGTERM)
     time.sleep(0.3)
@@ -92,7 +86,7 @@ def test_unreadable_file_waits_in_the_inbox_with_one_log_line_until_readable(emu
     locked.write_bytes(samples.pdf("locked"))
     locked.chmod(0o000)
     daemon = start_daemon(honour_permissions=True)
-    drop(hot, 1)
+    hot.drop(1)
     wait_for(lambda: len(hot.names(hot.done)) == 1, message="the readable file done")
     daemon.wait_log("cannot read")
     time.sleep(1.5)  # several settle periods: the cause is still logged only once
@@ -106,7 +100,7 @@ def test_file_deleted_from_processing_while_queued_gets_a_report_in_failed(emula
     hot.write_config(emulator.url)
     emulator.faults.refuse_all = True  # hold the batch before its uploads
     daemon = start_daemon()
-    drop(hot, 2)
+    hot.drop(2)
     wait_for(lambda: hot.processing.exists() and len(os.listdir(hot.processing)) == 2, message="two files claimed")
     daemon.wait_log("try 2 in")
     victim = next(p for p in hot.processing.iterdir() if p.name.endswith("doc-000.pdf"))

@@ -4,7 +4,6 @@ for the hung-thread case, in-process), READY/STATUS/WATCHDOG/STOPPING."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 import time

@@ -11,7 +11,6 @@ import socket
 import pytest
 import requests
 
-from sensetask_watch import samples
 from sensetask_watch.emulator import Emulator
 
 from conftest import API_KEY, wait_for
@@ -63,11 +62,6 @@ def configure(hot, emulator, port, safety=3600, **sections):
                                      "give_up_after_seconds": 600}, **sections)
 
 
-def drop(hot, count, prefix="doc"):
-    contents = {f"{prefix}-{i:03d}.pdf": samples.pdf(f"{prefix} {i}") for i in range(count)}
-    for name, content in contents.items():
-        (hot.inbox / name).write_bytes(content)
-    return contents
 
 
 def parse_time(text: str) -> float:
@@ -83,7 +77,7 @@ def test_fifty_files_reach_done_through_webhooks_alone_each_within_a_second(emul
     configure(hot, emulator, port, safety=3600)
     daemon = start_daemon()
     daemon.wait_log("webhook receiver on")
-    contents = drop(hot, 50)
+    contents = hot.drop(50)
 
     wait_for(lambda: len(hot.names(hot.done)) == 50, timeout=60, message="50 files in done/")
     delivered = {object_id: at for object_id, kind, outcome, at in emulator.webhook_delivery_times()
@@ -104,7 +98,7 @@ def test_bad_deliveries_get_their_status_codes_and_move_nothing(emulator, hot, s
     configure(hot, emulator, port)
     daemon = start_daemon()
     daemon.wait_log("webhook receiver on")
-    drop(hot, 1, prefix="stuck")
+    hot.drop(1, prefix="stuck")
     wait_for(lambda: emulator.documents(), message="a document at the emulator")
     doc_id = emulator.documents()[0]["id"]
     event = {"objectId": doc_id, "type": "document.processed", "data": {"status": "processed"}}
@@ -139,7 +133,7 @@ def test_duplicate_and_delayed_deliveries_file_each_document_exactly_once(emulat
     emulator.faults.webhook_delay_seconds = 0.5
     configure(hot, emulator, port)
     daemon = start_daemon()
-    contents = drop(hot, 10)
+    contents = hot.drop(10)
     wait_for(lambda: len(hot.names(hot.done)) == 10, timeout=60, message="10 files in done/")
     wait_for(lambda: len([d for d in emulator.webhook_deliveries()
                           if d[1] == "document.processed" and d[2] == 200]) == 20,
@@ -162,7 +156,7 @@ def test_event_racing_ahead_of_the_batch_answer_is_applied_once_the_ids_are_know
         emu.faults.slow_endpoints = {"documents"}
         configure(hot, emu, port)
         daemon = start_daemon()
-        drop(hot, 3)
+        hot.drop(3)
         wait_for(lambda: len(hot.names(hot.done)) == 3, timeout=30, message="3 files in done/")
         submitted = [line for line in daemon.log().splitlines() if "submitted doc-000.pdf" in line]
         deliveries = [at for object_id, kind, outcome, at in emu.webhook_delivery_times() if outcome == 200]
@@ -178,7 +172,7 @@ def test_without_webhooks_the_safety_poll_still_finishes_every_file(emulator, ho
     emulator.faults.webhook_drop_rate = 1.0  # no event ever arrives
     configure(hot, emulator, port, safety=1)
     daemon = start_daemon()
-    drop(hot, 5)
+    hot.drop(5)
     wait_for(lambda: len(hot.names(hot.done)) == 5, timeout=60, message="5 files done by the safety poll")
     assert daemon.log().count("by poll") == 5
     assert emulator.webhook_deliveries() == []
@@ -191,7 +185,7 @@ def test_two_hundred_idle_connections_do_not_stop_a_real_delivery(emulator, hot,
     daemon.wait_log("webhook receiver on")
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
     try:
-        drop(hot, 1)
+        hot.drop(1)
         wait_for(lambda: hot.names(hot.done) == ["doc-000.pdf"], timeout=30, message="the file filed")
         report = hot.report(hot.done, "doc-000.pdf")
         (delivered,) = [at for o, k, s, at in emulator.webhook_delivery_times()
@@ -207,8 +201,8 @@ def test_api_key_and_webhook_secret_appear_in_no_log_line(emulator, hot, start_d
     configure(hot, emulator, port, log_level="debug")
     daemon = start_daemon()
     daemon.wait_log("webhook receiver on")
-    drop(hot, 3)
-    drop(hot, 1, prefix="fail")
+    hot.drop(3)
+    hot.drop(1, prefix="fail")
     Receiver(port).post({"objectId": "x", "type": "document.processed"}, secret="wrong-" + SECRET)
     wait_for(lambda: len(hot.names(hot.done)) == 3 and len(hot.names(hot.failed)) == 1, message="all filed")
     assert daemon.stop() == 0

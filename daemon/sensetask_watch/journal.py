@@ -13,7 +13,7 @@ import dataclasses
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 from .states import FileState, Outcome, check_transition
 
