@@ -29,7 +29,9 @@ KEY = "st-secret-0123456789abcdef"
 NO_KEY_PROBLEM = (
     "At 'api.key_file': no API key configured; pass it as the systemd credential api-key "
     "(LoadCredential=), or put the key in a file readable only by the daemon and set api.key_file "
-    "(or set SENSETASK_API_KEY)"
+    "(or set SENSETASK_API_KEY); to check a configuration that uses the credential outside the "
+    "service, run: systemd-run --pipe --wait -p LoadCredential=api-key:/etc/sensetask-watch/api-key "
+    "sensetask-watch check-config"
 )
 
 
@@ -943,3 +945,10 @@ def test_systemd_credentials_supply_the_key_and_the_secret_before_the_environmen
     key_file.write_text("key-from-file")
     path = minimal(site, api={"key_file": str(key_file)})
     assert load_config(path, environ=environ).api.key == "key-from-file"
+
+
+def test_status_can_load_a_config_whose_key_is_a_credential_it_cannot_see(site):
+    path = minimal(site, api={})
+    assert problems(path) == [NO_KEY_PROBLEM]
+    config = load_config(path, environ={}, secrets=False)
+    assert config.folders[0].inbox == site / "inbox"

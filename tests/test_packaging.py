@@ -196,3 +196,12 @@ def test_the_command_runs():
     result = run(sys.executable, "-m", "sensetask_watch", "--help")
     assert result.returncode == 0, result.stderr
     assert "check-config" in result.stdout
+
+
+def test_versions_agree():
+    """A release changes pyproject.toml, debian/changelog and the man page together."""
+    version = tomllib.loads((SOURCE / "pyproject.toml").read_text())["project"]["version"]
+    changelog_top = (DEBIAN / "changelog").read_text().splitlines()[0]
+    assert changelog_top.startswith(f"sensetask-watch ({version}) "), changelog_top
+    title = next(line for line in MAN_PAGE.read_text().splitlines() if line.startswith(".TH "))
+    assert f'"sensetask\\-watch {version}"' in title, title

@@ -139,6 +139,7 @@ def test_duplicate_and_delayed_deliveries_file_each_document_exactly_once(emulat
                           if d[1] == "document.processed" and d[2] == 200]) == 20,
              message="every event delivered twice")
     assert hot.names(hot.done) == sorted(contents)
+    wait_for(lambda: daemon.log().count("filed doc-") == 10, message="ten 'filed' log lines")
     log = daemon.log()
     for name in contents:
         assert log.count(f"confirmed {name} ") == 1 and log.count(f"filed {name} ") == 1

@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: str):
+def _load(path: str, secrets: bool = True):
     from .config import load_config
-    return load_config(path)
+    return load_config(path, secrets=secrets)
 
 
 def cmd_run(args) -> int:
@@ -118,7 +118,7 @@ def cmd_check_config(args) -> int:
 
 def cmd_status(args) -> int:
     from .status import report
-    return report(_load(args.config), sys.stdout)
+    return report(_load(args.config, secrets=False), sys.stdout)
 
 
 def cmd_emulator(args) -> int:

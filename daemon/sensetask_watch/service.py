@@ -49,7 +49,9 @@ class Notifier:
         if not self.socket_path:
             return
         try:
-            if _systemd_daemon is not None:
+            # systemd-python reads $NOTIFY_SOCKET from os.environ itself: use it only
+            # when that is the socket this notifier was given.
+            if _systemd_daemon is not None and self.socket_path == os.environ.get("NOTIFY_SOCKET"):
                 _systemd_daemon.notify(message)
             else:
                 send_notify(self.socket_path, message)

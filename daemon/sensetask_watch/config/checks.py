@@ -22,7 +22,9 @@ WEBHOOK_SECRET_VARIABLE = "SENSETASK_WEBHOOK_SECRET"
 
 NO_KEY = (
     "no API key configured; pass it as the systemd credential api-key (LoadCredential=), or put "
-    "the key in a file readable only by the daemon and set api.key_file (or set SENSETASK_API_KEY)"
+    "the key in a file readable only by the daemon and set api.key_file (or set SENSETASK_API_KEY); "
+    "to check a configuration that uses the credential outside the service, run: systemd-run --pipe "
+    "--wait -p LoadCredential=api-key:/etc/sensetask-watch/api-key sensetask-watch check-config"
 )
 
 

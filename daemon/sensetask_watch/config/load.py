@@ -46,8 +46,15 @@ class ConfigError(Exception):
         )
 
 
-def load_config(path=DEFAULT_CONFIG_PATH, environ=os.environ):
+SECRET_PATHS = {("api", "key_file"), ("api", "key"), ("webhook", "secret_file"), ("webhook", "secret")}
+
+
+def load_config(path=DEFAULT_CONFIG_PATH, environ=os.environ, secrets=True):
     """Load, check and return the ``Config`` in the YAML file at ``path``.
+
+    With ``secrets=False`` (for ``status``, which never calls the API) problems
+    with the API key and the webhook secret are not reported: outside the
+    service, a key passed as a systemd credential cannot be seen.
 
     ``environ`` supplies SENSETASK_API_KEY when the file names no key, and
     SENSETASK_WEBHOOK_SECRET when the webhook receiver is on and the file names
@@ -92,6 +99,10 @@ def load_config(path=DEFAULT_CONFIG_PATH, environ=os.environ):
 
     if usable(("confirm",)):
         problems += checks.status_problems(data["confirm"], usable)
+
+    if not secrets:
+        problems = [(key_path, message) for key_path, message in problems
+                    if tuple(key_path) not in SECRET_PATHS]
 
     if usable(("state_dir",)):
         problems += checks.state_dir_problems(checks.resolve_path(data["state_dir"], base_dir))
