@@ -17,7 +17,10 @@ from .states import FileState, Outcome
 
 log = logging.getLogger("sensetask_watch")
 
-HOLD_SECONDS = 3600.0  # an event for a document id not (yet) known is kept this long
+# An event for a document id not known yet is held while a batch waits for the answer
+# that may name it (the event raced ahead of it), for at most this long. Otherwise it
+# is another integration's document on the same account: answered, and dropped.
+HOLD_SECONDS = 600.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,10 +89,12 @@ class Poller:
         """Apply recorded webhook events; hold those whose document id is not known yet
         (the batch answer may still be on its way). Returns how many were applied."""
         applied = 0
-        for event in self.journal.pending_events():
+        events = self.journal.pending_events()
+        awaiting = bool(events) and self.journal.documents_awaited()
+        for event in events:
             record = self.journal.file_by_document(event["object_id"])
             if record is None:
-                if now - event["received_at"] > HOLD_SECONDS:
+                if not awaiting or now - event["received_at"] > HOLD_SECONDS:
                     log.debug("webhook: dropping %s for unknown document %s", event["type"], event["object_id"])
                     self.journal.delete_event(event["id"])
                 continue

@@ -356,6 +356,11 @@ class Journal:
         rows = self._query("SELECT * FROM files WHERE document_id = ? ORDER BY id DESC LIMIT 1", (document_id,))
         return FileRecord.from_row(rows[0]) if rows else None
 
+    def documents_awaited(self) -> bool:
+        """True while some batch has sent POST /documents/batch/ and not recorded the answer."""
+        (row,) = self._query("SELECT COUNT(*) FROM batches WHERE documents_requested_at IS NOT NULL")
+        return row[0] > 0
+
     def state_counts(self) -> dict[str, int]:
         """How many files are in each state on the road (the finished ones not counted)."""
         active = [s.value for s in FileState if s is not FileState.FILED]
