@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import datetime
 import json
+import random
 import socket
 
 import pytest
@@ -20,9 +21,18 @@ PATH = "/sensetask/webhook"
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so that no socket bound to port 0
+    (the emulator's, a client's) can take it between this choice and the daemon's bind."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+        low = int(ranges.read().split()[0])
+    for candidate in random.Random().sample(range(max(1025, low - 10000), low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return candidate
+    raise AssertionError("no free port below the ephemeral range")
 
 
 class Receiver:
